@@ -1,0 +1,83 @@
+"""Why a task did not run, as exception types the runner maps to a runlog message.
+
+The split that matters: ``InfrastructureError`` is the runner's fault (database
+down, container engine gone, disk full) and may be retried; every other
+``TaskError`` is the task's own (bad row, refused script, failing script) and a
+retry would only fail again.
+"""
+
+
+class MemoError(Exception):
+    """Base of every error the runner reports to a MEMO user."""
+
+    kind = "error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(MemoError):
+    kind = "config"
+
+
+class TaskError(MemoError):
+    """The task itself cannot run as stored; retrying will not help."""
+
+    kind = "task"
+
+
+class TaskNotFound(TaskError):
+    kind = "not_found"
+
+
+class TaskInvalid(TaskError):
+    """A malformed row: no script, no body, unknown frequency, unsafe name."""
+
+    kind = "invalid"
+
+
+class DependencyError(TaskError):
+    """A library import names a sniplet or query that does not exist."""
+
+    kind = "dependency"
+
+
+class GuardRefused(TaskError):
+    kind = "guard"
+
+
+class ScriptFailed(TaskError):
+    """The script ran and exited non-zero, or was killed at its timeout."""
+
+    kind = "script"
+
+
+class ScriptTimeout(ScriptFailed):
+    kind = "timeout"
+
+
+class InfrastructureError(MemoError):
+    """The runner's environment failed; the same task may succeed on retry."""
+
+    kind = "infrastructure"
+
+
+class DatabaseUnavailable(InfrastructureError):
+    kind = "database"
+
+
+class SandboxUnavailable(InfrastructureError):
+    kind = "sandbox"
+
+
+class ExportWriteError(InfrastructureError):
+    """Writing the export failed (disk full, permissions); the old export is kept."""
+
+    kind = "export"
+
+
+class TaskBusy(MemoError):
+    """Another run of the same task holds its lock."""
+
+    kind = "busy"

@@ -1,0 +1,109 @@
+"""Plain typed records of MEMO's tables, as the core reads them.
+
+Frozen dataclasses, no ORM: the functional core takes and returns these, so it
+is testable without a database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+FREQUENCIES = ("D", "W", "M", "Y")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A row of ``task`` joined with its client's ``homedir.username``."""
+
+    id: str
+    username: str
+    file_name: str
+    frequency: str | None
+    start_date: dt.date | None
+    is_active: bool = True
+    script_id: str | None = None
+    description: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How operators name a task: ``<username>/<file_name>``."""
+        return f"{self.username}/{self.file_name}"
+
+    @property
+    def script_name(self) -> str:
+        """The MAIN script's name as MEMO Manager sets it: ``abccorp:mytask_xml``."""
+        return main_script_name(self.username, self.file_name)
+
+
+def main_script_name(username: str, file_name: str) -> str:
+    return f"{username}:{file_name.replace('.', '_', 1)}".lower()
+
+
+@dataclass(frozen=True)
+class Script:
+    """A row of ``script``: a MAIN script or a library sniplet (``SNIP``)."""
+
+    id: str
+    name: str
+    type: str
+    body: str | None
+    query_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Query:
+    """A row of ``query``: a task's own SQL or a library query."""
+
+    id: str
+    name: str
+    body: str | None
+    is_library: bool = False
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything stored for one task: the task, its MAIN script and own query."""
+
+    task: Task
+    script: Script | None
+    own_query: Query | None
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """The library items a MAIN script needs, resolved to rows, by module path."""
+
+    sniplets: dict[str, Script] = field(default_factory=dict)
+    queries: dict[str, Query] = field(default_factory=dict)
+    """Keyed by module path below ``queries/``: ``full_text_search`` or ``abccorp/mytask_xml``."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one run of one task came to; the runlog row and the HTTP answer derive from it."""
+
+    task_id: str
+    success: bool
+    message: str
+    started_at: dt.datetime
+    duration: float = 0.0
+    bytes_written: int = 0
+    kind: str = "ok"
+    dry_run: bool = False
+    label: str = ""
+    export_path: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in {"infrastructure", "database", "sandbox", "export"}
+
+    def task_result(self) -> dict:
+        """MEMO Manager's TaskResult JSON, field for field as the Java runner sent it."""
+        return {
+            "idTask": self.task_id,
+            "message": self.message,
+            "dateTime": self.started_at.isoformat(timespec="microseconds"),
+            "output": None,
+            "success": self.success,
+        }

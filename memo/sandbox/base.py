@@ -1,0 +1,112 @@
+"""The contract between the runner and whatever runs a script tree.
+
+A sandbox runs ``python3 main.py`` in a materialised tree and streams the
+script's stdout, byte for byte, into a file object the runner owns (the export's
+temporary file). stderr never reaches the export: the sandbox keeps its tail for
+the runlog and sends its lines to the task's log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Mapping, Protocol
+
+from memo.errors import ExportWriteError
+
+CHUNK = 1 << 20
+"""Bytes moved per read: big enough for throughput, small enough to keep memory flat."""
+
+script_log = logging.getLogger("memo.script")
+
+
+@dataclass(frozen=True)
+class SandboxJob:
+    """One script run: where its tree is and how long it may take."""
+
+    tree: Path
+    timeout: float
+    name: str
+    """Unique per run; a container's name, a log label."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    entry: str = "main.py"
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    exit_code: int | None
+    timed_out: bool
+    stderr_tail: str
+    duration: float
+    bytes_out: int = 0
+    detail: str = ""
+    """A sandbox's own explanation of a kill (e.g. ``out of memory``)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+class Sandbox(Protocol):
+    name: str
+
+    def run(self, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
+        """Run the job; write its stdout to ``stdout``.
+
+        Raises ``SandboxUnavailable`` when the script could not be started at all,
+        and ``ExportWriteError`` (after stopping the script) when ``stdout`` fails.
+        """
+        ...
+
+    def problems(self) -> list[str]:
+        """What stops this sandbox from working here, for ``doctor``; empty when fine."""
+        ...
+
+    def remove_orphans(self) -> int:
+        """Remove what crashed runs left behind; returns how many were removed."""
+        ...
+
+
+class StderrTail:
+    """Keeps the last bytes of a script's stderr and logs its lines as they come."""
+
+    def __init__(self, label: str, limit: int = 4096, logger: logging.Logger = script_log):
+        self.label = label
+        self.limit = limit
+        self.logger = logger
+        self._tail: deque[bytes] = deque()
+        self._size = 0
+        self._partial = b""
+        self._lock = threading.Lock()
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        with self._lock:
+            self._tail.append(data)
+            self._size += len(data)
+            while self._size - len(self._tail[0]) >= self.limit:
+                self._size -= len(self._tail.popleft())
+            lines = (self._partial + data).split(b"\n")
+            self._partial = lines.pop()[-self.limit :]
+        for line in lines:
+            self.logger.info("[%s] %s", self.label, line.decode("utf-8", "replace").rstrip())
+
+    def text(self) -> str:
+        with self._lock:
+            if self._partial:
+                self.logger.info("[%s] %s", self.label, self._partial.decode("utf-8", "replace"))
+                self._partial = b""
+            data = b"".join(self._tail)[-self.limit :]
+        return data.decode("utf-8", "replace").strip()
+
+
+def write_out(stdout: BinaryIO, data: bytes) -> None:
+    """Write a chunk of script output, turning an OS failure into ``ExportWriteError``."""
+    try:
+        stdout.write(data)
+    except OSError as exc:
+        raise ExportWriteError(f"cannot write the export: {exc.strerror or exc}") from exc

@@ -1,0 +1,267 @@
+"""Every setting of the runner, in one typed place.
+
+Each field is read from ``MEMO_<NAME>`` (container settings from
+``MEMO_CONTAINER_<NAME>``). An operator switching from the Java runner can also
+point ``--config`` / ``MEMO_CONFIG`` at the old Spring ``application.properties``;
+environment variables override the file, the file overrides the defaults.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qsl, quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from memo.errors import ConfigError
+
+
+class ContainerSettings(BaseSettings):
+    """How the docker sandbox shapes each script's container (``MEMO_CONTAINER_*``).
+
+    The defaults are MEMO's: scripts reach the OAPEN library database on the
+    host, so the network is ``host``; everything else is locked down.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MEMO_CONTAINER_", extra="ignore")
+
+    network: str = Field("host", description="`host`, `none`, `bridge` or a named network")
+    memory: str = Field("1g", description="memory limit (docker units: 512m, 2g)")
+    cpus: float = Field(1.0, gt=0, description="CPU limit in cores")
+    pids_limit: int = Field(256, gt=0, description="most processes/threads at once")
+    user: str = Field("65534:65534", description="uid:gid the script runs as (non-root)")
+    tmpfs_size: str = Field("64m", description="size of the writable /tmp")
+    read_only: bool = Field(True, description="read-only root filesystem")
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="extra environment for scripts (JSON), e.g. DB host"
+    )
+    scripts_mount: str = Field("/scripts", description="where the tree is mounted, read-only")
+    docker_host: str | None = Field(
+        None, description="Docker API endpoint; default DOCKER_HOST, then the local socket"
+    )
+    label_prefix: str = Field("org.oapen.memo", description="prefix of the containers' labels")
+
+    @field_validator("memory", "tmpfs_size")
+    @classmethod
+    def _size(cls, v: str) -> str:
+        if not re.fullmatch(r"\d+[bkmg]?", v.strip().lower()):
+            raise ValueError("must be a size like 512m or 2g")
+        return v.strip().lower()
+
+    @field_validator("user")
+    @classmethod
+    def _non_root(cls, v: str) -> str:
+        if v.split(":")[0] in ("0", "root"):
+            raise ValueError("scripts must not run as root")
+        return v
+
+
+class Settings(BaseSettings):
+    """The runner's settings (``MEMO_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MEMO_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///var/memo.sqlite", description="SQLAlchemy URL of oapen_memo")
+    exports_dir: Path = Field(Path("var/exports"), description="where clients' export folders are")
+    work_dir: Path = Field(Path("var/work"), description="root of the temporary script trees")
+    purge_work_dir: bool = Field(True, description="remove each script tree after its run")
+    sandbox: Literal["docker", "process"] = Field("docker", description="how scripts run")
+    docker_image: str = Field(
+        "oapen/ubuntu2204python310", description="image scripts run in; needs only python3"
+    )
+    task_timeout: float = Field(3600, gt=0, description="seconds a script may run")
+    concurrency: int = Field(2, ge=1, le=64, description="tasks run at once")
+    schedule_cron: str = Field("0 2 * * *", description="nightly schedule, 5 or 6 (Spring) fields")
+    timezone: str = Field("Europe/Amsterdam", description="zone of the schedule and busy window")
+    catch_up: Literal["once", "skip"] = Field(
+        "once", description="run a night missed while down (once) or not (skip)"
+    )
+    busy_start: str = Field("02:00", description="start of the busy window, HH:MM")
+    busy_hours: float = Field(4, ge=0, le=24, description="length of the busy window in hours")
+    http_host: str = Field("127.0.0.1", description="address of the HTTP API")
+    http_port: int = Field(8085, ge=1, le=65535, description="port of the HTTP API")
+    http_token: str | None = Field(None, description="bearer token the HTTP API requires, if set")
+    guard_policy: Path | None = Field(None, description="JSON file extending the guard's policy")
+    stderr_tail: int = Field(2000, ge=100, description="characters of stderr kept in the runlog")
+    container: ContainerSettings = Field(default_factory=ContainerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ):
+        # Environment first, then the values of a Spring file passed to __init__.
+        return env_settings, init_settings
+
+    @field_validator("busy_start")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        try:
+            dt.datetime.strptime(v.strip(), "%H:%M")
+        except ValueError:
+            raise ValueError("must be a time as HH:MM") from None
+        return v.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return cron_to_five_fields(v)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(self.zone).date()
+
+
+def cron_to_five_fields(expression: str) -> str:
+    """Accept a 5-field cron or Spring's 6 fields (seconds first) and return 5 fields."""
+    fields = expression.split()
+    if len(fields) == 6:
+        if fields[0] not in ("0", "*"):
+            raise ValueError("the seconds field of a Spring cron must be 0")
+        fields = fields[1:]
+    if len(fields) != 5:
+        raise ValueError(f"a cron needs 5 fields (or Spring's 6), got {len(fields)}")
+    fields = ["*" if f == "?" else f for f in fields]
+    return " ".join(fields)
+
+
+SPRING_KEYS = {
+    "server.port": "http_port",
+    "docker.image.python": "docker_image",
+    "path.temp.pythonscripts": "work_dir",
+    "path.temp.pythonscripts.purge": "purge_work_dir",
+    "path.exports": "exports_dir",
+    "taskrunner.cronschedule": "schedule_cron",
+    "taskrunner.busy.starttime": "busy_start",
+    "taskrunner.busy.hours": "busy_hours",
+}
+
+
+def read_spring_properties(text: str) -> dict[str, str]:
+    """Parse a Java ``.properties`` file: ``key=value`` or ``key: value``, ``#``/``!`` comments."""
+    values: dict[str, str] = {}
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if not line or line[0] in "#!":
+            continue
+        if line.endswith("\\") and not line.endswith("\\\\"):
+            pending = line[:-1]
+            continue
+        match = re.match(r"([^=:\s]+)\s*[=:\s]\s*(.*)", line)
+        if match:
+            values[match.group(1)] = match.group(2)
+    return values
+
+
+def jdbc_to_sqlalchemy(jdbc_url: str, username: str | None, password: str | None) -> str:
+    """``jdbc:mysql://host:3306/oapen_memo?x=y`` + credentials → a pymysql SQLAlchemy URL."""
+    if not jdbc_url.startswith("jdbc:"):
+        return jdbc_url
+    parts = urlsplit(jdbc_url[len("jdbc:") :])
+    if parts.scheme not in ("mysql", "mariadb"):
+        raise ValueError(f"unsupported JDBC database {parts.scheme!r} (only mysql/mariadb)")
+    user = parts.username or username or ""
+    pw = parts.password or password or ""
+    auth = quote(user, safe="") + (":" + quote(pw, safe="") if pw else "")
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    query = dict(parse_qsl(parts.query))
+    charset = "?charset=utf8mb4" if "characterEncoding" in query or True else ""
+    return f"mysql+pymysql://{auth}@{host}{port}{parts.path}{charset}"
+
+
+def settings_from_spring(text: str) -> dict[str, object]:
+    props = read_spring_properties(text)
+    lowered = {k.lower(): v for k, v in props.items()}
+    values: dict[str, object] = {}
+    for key, name in SPRING_KEYS.items():
+        if key in lowered:
+            values[name] = lowered[key]
+    if "spring.datasource.url" in lowered:
+        values["database_url"] = jdbc_to_sqlalchemy(
+            lowered["spring.datasource.url"],
+            lowered.get("spring.datasource.username"),
+            lowered.get("spring.datasource.password"),
+        )
+    return values
+
+
+def load_settings(config_file: str | os.PathLike | None = None) -> Settings:
+    """Build the settings from the environment over an optional Spring properties file.
+
+    Any invalid value raises ``ConfigError`` naming the setting and its variable.
+    """
+    config_file = config_file or os.environ.get("MEMO_CONFIG")
+    file_values: dict[str, object] = {}
+    if config_file:
+        path = Path(config_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        try:
+            file_values = settings_from_spring(text)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: spring.datasource.url: {exc}") from None
+    try:
+        return Settings(**file_values)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"]]
+        if loc and loc[0] == "container" and len(loc) > 1:
+            var = "MEMO_CONTAINER_" + loc[1].upper()
+        else:
+            var = "MEMO_" + (loc[0].upper() if loc else "?")
+        spring = {v: k for k, v in SPRING_KEYS.items()}.get(loc[0] if loc else "")
+        where = f"{var}" + (f" (or {spring})" if spring else "")
+        problems.append(f"invalid setting {where}: {error['msg']} (got {error.get('input')!r})")
+    return "; ".join(problems)
+
+
+class _Doc(BaseModel):
+    """Used by the README's configuration table (``memo-taskrunner config --table``)."""
+
+
+def settings_table() -> list[tuple[str, str, str, str]]:
+    """Rows of (variable, old Spring key, default, meaning) for the README."""
+    spring = {v: k for k, v in SPRING_KEYS.items()}
+    spring["database_url"] = "spring.datasource.url/.username/.password"
+    rows = []
+    for name, field in Settings.model_fields.items():
+        if name == "container":
+            continue
+        default = field.default if field.default_factory is None else field.default_factory()
+        rows.append((f"MEMO_{name.upper()}", spring.get(name, ""), str(default), field.description or ""))
+    for name, field in ContainerSettings.model_fields.items():
+        default = field.default if field.default_factory is None else field.default_factory()
+        rows.append((f"MEMO_CONTAINER_{name.upper()}", "", str(default), field.description or ""))
+    return rows
