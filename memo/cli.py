@@ -1,0 +1,188 @@
+"""``memo-taskrunner``: the command line. Prefect is imported only by the commands that need it.
+
+    due [--date D] [--json]     which tasks run on a night
+    run-task ID [--dry-run]     run one task now; last line is MEMO's TaskResult JSON
+    nightly [--date D]          the nightly Prefect flow, now (backfills a missed night)
+    serve                       the HTTP API for MEMO Manager + the Prefect deployments
+    guard PATH... [--json]      check scripts with the Code Guard
+    demo                        an embedded MEMO database of samples, run end to end
+    doctor                      check database, folders, sandbox and image
+    config [--table]            the effective settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+
+from memo.errors import ConfigError, MemoError
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date as YYYY-MM-DD: {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memo-taskrunner", description="OAPEN MEMO task runner")
+    parser.add_argument("--config", metavar="FILE", help="old runner's application.properties (or MEMO_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    due = sub.add_parser("due", help="list the tasks due on a date")
+    due.add_argument("--date", type=_date, help="YYYY-MM-DD (default: today in MEMO_TIMEZONE)")
+    due.add_argument("--json", action="store_true", help="print a JSON array")
+
+    run = sub.add_parser("run-task", help="run one task now")
+    run.add_argument("task_id")
+    run.add_argument("--dry-run", action="store_true", help="write to <exports>/tmp, no runlog row")
+
+    nightly = sub.add_parser("nightly", help="run the nightly flow now")
+    nightly.add_argument("--date", type=_date, help="the night to run (default: today)")
+
+    sub.add_parser("serve", help="HTTP API for MEMO Manager and the Prefect deployments")
+
+    guard = sub.add_parser("guard", help="check scripts with the Code Guard", add_help=False)
+    guard.add_argument("args", nargs=argparse.REMAINDER)
+
+    demo = sub.add_parser("demo", help="embedded demo: sample MEMO database, run end to end")
+    demo.add_argument("--dir", default="var/demo", help="where the demo database and exports go")
+    demo.add_argument("--sandbox", choices=["auto", "docker", "process"], default="auto")
+    demo.add_argument("--date", type=_date, help="the night to run (default: today)")
+
+    sub.add_parser("doctor", help="check database, folders, sandbox and image")
+
+    config = sub.add_parser("config", help="print the effective settings")
+    config.add_argument("--table", action="store_true", help="markdown table of all settings")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The guard must start in milliseconds: hand over before anything else is imported.
+    if argv[:1] == ["guard"]:
+        return cmd_guard(None, argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "demo":
+            from memo.demo.run import run_demo
+
+            return run_demo(args.dir, sandbox=args.sandbox, on=args.date)
+        from memo.settings import load_settings, settings_table
+
+        if args.command == "config" and args.table:
+            print("| variable | old Spring key | default | meaning |\n|---|---|---|---|")
+            for row in settings_table():
+                print("| " + " | ".join(f"`{c}`" if i < 3 and c else c for i, c in enumerate(row)) + " |")
+            return 0
+        settings = load_settings(args.config)
+        return COMMANDS[args.command](settings, args)
+    except ConfigError as exc:
+        print(f"memo-taskrunner: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    except MemoError as exc:
+        print(f"memo-taskrunner: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def cmd_due(settings, args) -> int:
+    from memo.database import MemoDatabase
+    from memo.selection import select_due_tasks
+
+    on = args.date or settings.today()
+    selection = select_due_tasks(MemoDatabase(settings.database_url).candidate_tasks(on), on)
+    for task, problem in selection.malformed:
+        print(f"warning: task {task.id} ({task.label}) skipped: {problem}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([
+            {"id": t.id, "username": t.username, "file_name": t.file_name,
+             "frequency": t.frequency, "start_date": t.start_date.isoformat()}
+            for t in selection.due
+        ], indent=2))
+    else:
+        for t in selection.due:
+            print(f"{t.id}  {t.frequency}  {t.start_date}  {t.label}")
+        print(f"{len(selection.due)} task(s) due on {on}", file=sys.stderr)
+    return 0
+
+
+def cmd_run_task(settings, args) -> int:
+    from memo.runner import Runner
+
+    runner = Runner(settings)
+    runner.remove_orphans()
+    outcome = runner.run_task(args.task_id, dry_run=args.dry_run)
+    print(json.dumps(outcome.task_result()))
+    return 0 if outcome.success else 1
+
+
+def cmd_nightly(settings, args) -> int:
+    from flows.nightly import run_nightly_now
+
+    return run_nightly_now(settings, args.date)
+
+
+def cmd_serve(settings, args) -> int:
+    from memo.service import serve
+
+    return serve(settings)
+
+
+def cmd_guard(settings, args) -> int:
+    import os
+
+    from guard.cli import main as guard_main
+
+    argv = list(args.args) if isinstance(args, argparse.Namespace) else list(args)
+    policy = settings.guard_policy if settings else os.environ.get("MEMO_GUARD_POLICY")
+    if policy and "--policy" not in argv:
+        argv = ["--policy", str(policy), *argv]
+    return guard_main(argv)
+
+
+def cmd_doctor(settings, args) -> int:
+    from memo.doctor import run_doctor
+
+    return run_doctor(settings)
+
+
+def cmd_config(settings, args) -> int:
+    data = settings.model_dump(mode="json")
+    if data.get("http_token"):
+        data["http_token"] = "***"
+    data["database_url"] = _hide_password(data["database_url"])
+    print(json.dumps(data, indent=2))
+    return 0
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "***"
+
+
+COMMANDS = {
+    "due": cmd_due,
+    "run-task": cmd_run_task,
+    "nightly": cmd_nightly,
+    "serve": cmd_serve,
+    "doctor": cmd_doctor,
+    "guard": cmd_guard,
+    "config": cmd_config,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""The MEMO database, through SQLAlchemy Core: read tasks and library items, write ``runlog``.
+
+The only module that speaks SQL. Works on MySQL/MariaDB (pymysql) and SQLite.
+Connection failures are retried with backoff and then raised as
+``DatabaseUnavailable``; a refused login or a missing privilege is not retried
+(it will not heal) and says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Callable, Iterable, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+from memo import schema
+from memo.errors import DatabaseUnavailable, TaskInvalid, TaskNotFound
+from memo.models import Query, RunOutcome, Script, Task, TaskSpec
+
+log = logging.getLogger("memo.database")
+
+T = TypeVar("T")
+
+# MySQL error codes that retrying will not fix: access denied, command denied, unknown db.
+PERMANENT_ERRORS = {1044, 1045, 1142, 1143, 1049, 1146, 1698}
+RUNLOG_MESSAGE_LIMIT = 60000
+"""``runlog.message`` is TEXT (64 KiB); longer messages are cut, never refused."""
+
+
+def _error_code(exc: DBAPIError) -> int | None:
+    args = getattr(exc.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _text(value, what: str) -> str | None:
+    """Decode a text column; bytes that are not UTF-8 make the row malformed."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskInvalid(f"{what} is not valid UTF-8 (byte {exc.start})") from None
+
+
+def _date(value) -> dt.date | None:
+    if value is None or isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+class MemoDatabase:
+    """A connection pool to ``oapen_memo`` and the few statements the runner needs."""
+
+    def __init__(self, url: str, *, retries: int = 3, backoff: float = 1.0, echo: bool = False):
+        self.url = url
+        self.retries = retries
+        self.backoff = backoff
+        kwargs: dict = {"pool_pre_ping": True, "future": True}
+        if url.startswith("mysql"):
+            kwargs.update(pool_recycle=3600, connect_args={"connect_timeout": 10})
+        elif url.startswith("sqlite"):
+            kwargs.update(connect_args={"timeout": 30, "check_same_thread": False})
+        self.engine = sa.create_engine(url, echo=echo, **kwargs)
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- retries ---------------------------------------------------------------
+
+    def _with_retry(self, what: str, action: Callable[[sa.Connection], T], *, write: bool = False) -> T:
+        delay = self.backoff
+        for attempt in range(1, self.retries + 1):
+            try:
+                with (self.engine.begin() if write else self.engine.connect()) as conn:
+                    return action(conn)
+            except (OperationalError, ProgrammingError) as exc:
+                code = _error_code(exc)
+                reason = str(exc.orig).strip() if exc.orig else str(exc)
+                if code in PERMANENT_ERRORS or isinstance(exc, ProgrammingError):
+                    raise DatabaseUnavailable(f"MEMO database refused to {what}: {reason}") from None
+                if attempt == self.retries:
+                    raise DatabaseUnavailable(
+                        f"MEMO database unreachable, could not {what} after {attempt} attempts: {reason}"
+                    ) from None
+                log.warning("could not %s (attempt %d/%d): %s; retrying in %.1fs",
+                            what, attempt, self.retries, reason, delay)
+                time.sleep(delay)
+                delay *= 2
+            except DBAPIError as exc:
+                raise DatabaseUnavailable(f"MEMO database error while trying to {what}: {exc.orig}") from None
+        raise AssertionError("unreachable")
+
+    # -- reads -----------------------------------------------------------------
+
+    _task_columns = (
+        schema.task.c.id,
+        schema.homedir.c.username,
+        schema.task.c.file_name,
+        schema.task.c.frequency,
+        schema.task.c.start_date,
+        schema.task.c.is_active,
+        schema.task.c.id_script,
+        schema.task.c.description,
+    )
+
+    @staticmethod
+    def _task(row) -> Task:
+        return Task(
+            id=row.id,
+            username=row.username,
+            file_name=row.file_name,
+            frequency=row.frequency,
+            start_date=_date(row.start_date),
+            is_active=bool(row.is_active),
+            script_id=row.id_script,
+            description=row.description,
+        )
+
+    def candidate_tasks(self, on: dt.date) -> list[Task]:
+        """Active tasks started on or before ``on``: selection then applies the frequency rules."""
+        stmt = (
+            sa.select(*self._task_columns)
+            .join(schema.homedir, schema.homedir.c.id == schema.task.c.id_homedir)
+            .where(schema.task.c.is_active.is_not(False), schema.task.c.start_date <= on)
+            .order_by(schema.homedir.c.username, schema.task.c.file_name)
+        )
+        return self._with_retry("read the tasks", lambda c: [self._task(r) for r in c.execute(stmt)])
+
+    def load_task(self, task_id: str) -> TaskSpec:
+        """A task with its MAIN script and own query, or ``TaskNotFound``."""
+
+        def read(conn: sa.Connection) -> TaskSpec:
+            row = conn.execute(
+                sa.select(*self._task_columns)
+                .join(schema.homedir, schema.homedir.c.id == schema.task.c.id_homedir)
+                .where(schema.task.c.id == task_id)
+            ).first()
+            if row is None:
+                raise TaskNotFound(f"Task {task_id} not found")
+            task = self._task(row)
+            script = own_query = None
+            if task.script_id:
+                script = self._script(conn, schema.script.c.id == task.script_id)
+                if script is not None and script.query_id:
+                    own_query = self._query(conn, schema.query.c.id == script.query_id)
+            return TaskSpec(task=task, script=script, own_query=own_query)
+
+        return self._with_retry(f"read task {task_id}", read)
+
+    def _script(self, conn: sa.Connection, where) -> Script | None:
+        row = conn.execute(sa.select(schema.script).where(where)).first()
+        if row is None:
+            return None
+        return Script(
+            id=row.id, name=row.name, type=row.type,
+            body=_text(row.body, f"script '{row.name}'"), query_id=row.id_query,
+        )
+
+    def _query(self, conn: sa.Connection, where) -> Query | None:
+        row = conn.execute(sa.select(schema.query).where(where)).first()
+        if row is None:
+            return None
+        return Query(
+            id=row.id, name=row.name,
+            body=_text(row.body, f"query '{row.name}'"), is_library=bool(row.is_library),
+        )
+
+    def library(self) -> "DatabaseLibrary":
+        return DatabaseLibrary(self)
+
+    # -- writes ----------------------------------------------------------------
+
+    def write_runlog(self, outcome: RunOutcome) -> None:
+        """One ``runlog`` row for a non-dry run; retried, then ``DatabaseUnavailable``."""
+        message = outcome.message
+        if len(message) > RUNLOG_MESSAGE_LIMIT:
+            message = message[: RUNLOG_MESSAGE_LIMIT - 20] + " …[cut]"
+        stmt = schema.runlog.insert().values(
+            id_task=outcome.task_id,
+            date=outcome.started_at.replace(tzinfo=None),
+            is_success=outcome.success,
+            message=message,
+        )
+        self._with_retry("write the runlog", lambda c: c.execute(stmt), write=True)
+
+    def ping(self) -> None:
+        self._with_retry("connect", lambda c: c.execute(sa.text("SELECT 1")))
+
+    def problems(self) -> list[str]:
+        """For ``doctor``: can we read the tables and are they MEMO's?"""
+        try:
+            def check(conn: sa.Connection) -> list[str]:
+                names = set(sa.inspect(conn).get_table_names())
+                missing = [t for t in ("homedir", "task", "script", "query", "runlog") if t not in names]
+                return [f"table '{t}' is missing" for t in missing]
+            return self._with_retry("inspect the tables", check)
+        except DatabaseUnavailable as exc:
+            return [exc.message]
+
+
+class DatabaseLibrary:
+    """Library items looked up by name, each fetched once per instance (one per night)."""
+
+    def __init__(self, db: MemoDatabase):
+        self.db = db
+        self._sniplets: dict[str, Script | None] = {}
+        self._queries: dict[str, Query | None] = {}
+
+    def sniplet(self, name: str) -> Script | None:
+        if name not in self._sniplets:
+            where = sa.and_(schema.script.c.name == name, schema.script.c.type == "SNIP")
+            self._sniplets[name] = self.db._with_retry(
+                f"read sniplet {name}", lambda c: self.db._script(c, where)
+            )
+        return self._sniplets[name]
+
+    def query(self, name: str) -> Query | None:
+        if name not in self._queries:
+            self._queries[name] = self.db._with_retry(
+                f"read query {name}", lambda c: self.db._query(c, schema.query.c.name == name)
+            )
+        return self._queries[name]
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def iter_chunks(items: Iterable[T], size: int) -> Iterable[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

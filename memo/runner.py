@@ -1,0 +1,188 @@
+"""One run of one MEMO task, from its database row to its export and runlog row.
+
+    load → check the row → resolve library imports → guard every script →
+    build the tree → run it in the sandbox → commit the export → runlog
+
+Every step before the sandbox refuses bad input before anything executes; the
+export is replaced only when the script exits 0; every non-dry run leaves one
+``runlog`` row, success or failure. No Prefect here: the flows call ``run_task``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+from memo.database import MemoDatabase
+from memo.dependencies import LibraryLookup, resolve_dependencies
+from memo.errors import (
+    DatabaseUnavailable,
+    GuardRefused,
+    MemoError,
+    ScriptFailed,
+    ScriptTimeout,
+    TaskInvalid,
+)
+from memo.exports import ExportFile, export_target
+from memo.locks import task_lock
+from memo.models import Dependencies, RunOutcome, TaskSpec
+from memo.sandbox import Sandbox, SandboxJob, make_sandbox
+from memo.settings import Settings
+from memo.tree import ScriptTree, plan_tree, remove_orphan_trees
+
+log = logging.getLogger("memo.runner")
+
+TASK_ID = re.compile(r"[A-Za-z0-9-]{1,36}\Z")
+
+
+@dataclass
+class Runner:
+    """What a run needs, built once per process (or per night) and shared by its runs."""
+
+    settings: Settings
+    db: MemoDatabase | None = None
+    sandbox: Sandbox | None = None
+    policy: object | None = None
+    _library: LibraryLookup | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.db is None:
+            self.db = MemoDatabase(self.settings.database_url)
+        if self.sandbox is None:
+            self.sandbox = make_sandbox(self.settings)
+        if self.policy is None:
+            from guard import default_policy, load_policy
+
+            path = self.settings.guard_policy
+            self.policy = load_policy(path) if path else default_policy()
+
+    def library(self) -> LibraryLookup:
+        """Library lookups, cached for this runner's lifetime (a night, or one request)."""
+        if self._library is None:
+            self._library = self.db.library()
+        return self._library
+
+    def remove_orphans(self) -> dict[str, int]:
+        """Clean what crashed runs left: script trees, partial exports, containers."""
+        from memo.exports import remove_orphan_partials
+
+        return {
+            "trees": remove_orphan_trees(self.settings.work_dir),
+            "partial_exports": remove_orphan_partials(self.settings.exports_dir),
+            "containers": self.sandbox.remove_orphans(),
+        }
+
+    def run_task(self, task_id: str, *, dry_run: bool = False, lock_wait: float | None = None) -> RunOutcome:
+        """Run one task now. Never raises for a task's own failure: the outcome says it.
+
+        Raises ``DatabaseUnavailable`` only when the outcome could not be recorded.
+        """
+        started = now_local(self.settings)
+        clock = time.monotonic()
+        label = task_id
+        try:
+            if not TASK_ID.match(task_id):
+                raise TaskInvalid(f"{task_id!r} is not a MEMO task id")
+            spec = self.db.load_task(task_id)
+            label = spec.task.label
+            with task_lock(self.settings.work_dir, task_id, wait=lock_wait):
+                size, path = self._run(spec, dry_run=dry_run)
+            outcome = RunOutcome(
+                task_id, True, "OK", started, time.monotonic() - clock, size,
+                dry_run=dry_run, label=label, export_path=str(path),
+            )
+        except MemoError as exc:
+            outcome = RunOutcome(
+                task_id, False, exc.message, started, time.monotonic() - clock,
+                kind=exc.kind, dry_run=dry_run, label=label,
+            )
+        level = logging.INFO if outcome.success else logging.ERROR
+        log.log(level, "%s%s %s in %.2fs: %s", label, " (dry run)" if dry_run else "",
+                "succeeded" if outcome.success else "failed", outcome.duration, outcome.message)
+        if not dry_run and outcome.kind not in ("not_found", "busy") and TASK_ID.match(task_id):
+            self._record(outcome)
+        return outcome
+
+    def _record(self, outcome: RunOutcome) -> None:
+        try:
+            self.db.write_runlog(outcome)
+        except DatabaseUnavailable as exc:
+            log.error("runlog NOT written for %s (%s): %s", outcome.label, outcome.message, exc.message)
+            raise DatabaseUnavailable(
+                f"{outcome.label}: run {'succeeded' if outcome.success else 'failed'} "
+                f"({outcome.message}) but the runlog row was not written: {exc.message}"
+            ) from None
+
+    def _run(self, spec: TaskSpec, *, dry_run: bool) -> tuple[int, object]:
+        check_task_row(spec)
+        target = export_target(self.settings.exports_dir, spec.task.username, spec.task.file_name, dry_run=dry_run)
+        deps = resolve_dependencies(spec, self.library())
+        self._guard(spec, deps)
+        files = plan_tree(spec, deps)
+        with ScriptTree(self.settings.work_dir, files, purge=self.settings.purge_work_dir) as tree:
+            job = SandboxJob(
+                tree=tree,
+                timeout=self.settings.task_timeout,
+                name=f"memo-{spec.task.id[:36]}-{tree.name[-8:]}",
+                labels={"task-id": spec.task.id, "task": spec.task.label, "dry-run": str(dry_run).lower()},
+            )
+            with ExportFile(self.settings.exports_dir, target) as export:
+                result = self.sandbox.run(job, export.file)
+                if result.timed_out:
+                    raise ScriptTimeout(
+                        f"Script timed out after {self.settings.task_timeout:g} s and was stopped"
+                        + _tail(result.stderr_tail, self.settings.stderr_tail)
+                    )
+                if result.exit_code != 0:
+                    detail = f" ({result.detail})" if result.detail else ""
+                    raise ScriptFailed(
+                        f"Script exited with code {result.exit_code}{detail}"
+                        + _tail(result.stderr_tail, self.settings.stderr_tail)
+                    )
+                size = export.commit()
+        return size, target
+
+    def _guard(self, spec: TaskSpec, deps: Dependencies) -> None:
+        from guard import check_source, refusal_message
+
+        reports = [check_source(spec.script.body, name=spec.script.name, policy=self.policy)]
+        reports += [check_source(s.body, name=s.name, policy=self.policy) for s in deps.sniplets.values()]
+        message = refusal_message(reports)
+        if message:
+            raise GuardRefused(message)
+
+
+def check_task_row(spec: TaskSpec) -> None:
+    """Refuse a row that cannot run, before anything is written or executed."""
+    task = spec.task
+    if spec.script is None:
+        raise TaskInvalid(f"Task {task.label} has no script (it may have been deleted)")
+    if spec.script.type not in (None, "MAIN"):
+        raise TaskInvalid(f"Task {task.label} points at script '{spec.script.name}' of type {spec.script.type}, not MAIN")
+    if spec.script.body is None or not spec.script.body.strip():
+        raise TaskInvalid(f"Script '{spec.script.name}' has no body")
+    if "\x00" in spec.script.body:
+        raise TaskInvalid(f"Script '{spec.script.name}' contains a NUL character")
+    if spec.own_query is not None and (spec.own_query.body is None or not spec.own_query.body.strip()):
+        raise TaskInvalid(f"Query '{spec.own_query.name}' has no body")
+
+
+def _tail(stderr: str, limit: int) -> str:
+    if not stderr:
+        return ""
+    if len(stderr) > limit:
+        stderr = "…" + stderr[-limit:]
+    return f": {stderr}"
+
+
+def now_local(settings: Settings) -> dt.datetime:
+    """Local wall time in the configured zone, naive, as MEMO's runlog and TaskResult show it."""
+    return dt.datetime.now(settings.zone).replace(tzinfo=None)
+
+
+def run_task(task_id: str, settings: Settings, *, dry_run: bool = False, **kwargs) -> RunOutcome:
+    """Convenience for one-off runs (CLI, tests): a fresh ``Runner`` for one task."""
+    return Runner(settings).run_task(task_id, dry_run=dry_run, **kwargs)
