@@ -13,10 +13,10 @@ import os
 import re
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from memo.errors import ConfigError
@@ -189,9 +189,8 @@ def jdbc_to_sqlalchemy(jdbc_url: str, username: str | None, password: str | None
     auth = quote(user, safe="") + (":" + quote(pw, safe="") if pw else "")
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""
-    query = dict(parse_qsl(parts.query))
-    charset = "?charset=utf8mb4" if "characterEncoding" in query or True else ""
-    return f"mysql+pymysql://{auth}@{host}{port}{parts.path}{charset}"
+    # MEMO's tables are utf8mb4; JDBC's own query parameters mean nothing to pymysql.
+    return f"mysql+pymysql://{auth}@{host}{port}{parts.path}?charset=utf8mb4"
 
 
 def settings_from_spring(text: str) -> dict[str, object]:
@@ -228,27 +227,27 @@ def load_settings(config_file: str | os.PathLike | None = None) -> Settings:
         except ValueError as exc:
             raise ConfigError(f"{path}: spring.datasource.url: {exc}") from None
     try:
-        return Settings(**file_values)
+        container = ContainerSettings()
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, "MEMO_CONTAINER_")) from None
+    try:
+        return Settings(**file_values, container=container)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
 
 
-def describe_validation_error(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError, prefix: str = "MEMO_") -> str:
     problems = []
     for error in exc.errors():
         loc = [str(p) for p in error["loc"]]
         if loc and loc[0] == "container" and len(loc) > 1:
             var = "MEMO_CONTAINER_" + loc[1].upper()
         else:
-            var = "MEMO_" + (loc[0].upper() if loc else "?")
+            var = prefix + (loc[0].upper() if loc else "?")
         spring = {v: k for k, v in SPRING_KEYS.items()}.get(loc[0] if loc else "")
         where = f"{var}" + (f" (or {spring})" if spring else "")
         problems.append(f"invalid setting {where}: {error['msg']} (got {error.get('input')!r})")
     return "; ".join(problems)
-
-
-class _Doc(BaseModel):
-    """Used by the README's configuration table (``memo-taskrunner config --table``)."""
 
 
 def settings_table() -> list[tuple[str, str, str, str]]:
