@@ -44,7 +44,8 @@ def render_query_module(name: str, sql: str) -> str:
     if "\x00" in sql:
         raise TaskInvalid(f"query '{name}' contains a NUL character")
     header = f"# Query {name!r}, written by memo-taskrunner. The SQL is in `query`, unchanged.\n"
-    plain = all(c in "\n\t" or c.isprintable() for c in sql)
+    # No backslash: "\_" would still round-trip but warn as an invalid escape.
+    plain = "\\" not in sql and all(c in "\n\t" or c.isprintable() for c in sql)
     for literal in (f'"""{sql}"""', f"'''{sql}'''") if plain else ():
         try:
             if ast.literal_eval(literal) == sql:
