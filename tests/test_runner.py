@@ -1,0 +1,230 @@
+"""One task end to end on the real databases (SQLite and MariaDB) with the process sandbox:
+select → resolve → guard → tree → run → export → runlog, and every bad input of issue 2."""
+
+import datetime as dt
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from memo.exports import PARTIAL_DIR
+from memo.runner import Runner
+from tests.conftest import make_settings
+
+MAIN = '''\
+from queries.abccorp import mytask_xml as mainquery
+from queries import titles
+from sniplets import xmlish
+
+print(xmlish.element("sql", mainquery.query))
+print(xmlish.element("lib", titles.query))
+'''
+XMLISH = '''\
+from . import escaping
+
+def element(tag, text):
+    return "<%s>%s</%s>" % (tag, escaping.escape(text), tag)
+'''
+ESCAPING = '''\
+def escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;")
+'''
+TRICKY_SQL = "SELECT 'it''s', \"dq\", ''' \"\"\" \\n \\\\ 'Ökonomie' '日本' FROM t WHERE a < 1"
+
+
+@pytest.fixture
+def runner(settings):
+    r = Runner(settings)
+    yield r
+    r.db.dispose()
+
+
+def export(settings, user="abccorp", name="mytask.xml"):
+    return settings.exports_dir / user / name
+
+
+def test_task_runs_end_to_end_with_library_and_exact_sql(memo, runner, settings):
+    memo.sniplet("xmlish", XMLISH)
+    memo.sniplet("escaping", ESCAPING)
+    memo.query("titles", "SELECT title FROM books")
+    task_id = memo.task("abccorp", "mytask.xml", MAIN, sql=TRICKY_SQL)
+    outcome = runner.run_task(task_id)
+    assert outcome.success, outcome.message
+    assert outcome.message == "OK"
+    expected = f"<sql>{TRICKY_SQL.replace('&', '&amp;').replace('<', '&lt;')}</sql>\n<lib>SELECT title FROM books</lib>\n"
+    assert export(settings).read_text(encoding="utf-8") == expected
+    assert outcome.bytes_written == len(expected.encode())
+    rows = memo.runlog(task_id)
+    assert [(r.is_success, r.message) for r in rows] == [(True, "OK")]
+    assert list(settings.work_dir.glob("run-*")) == []  # tree purged
+    assert outcome.task_result().keys() == {"idTask", "message", "dateTime", "output", "success"}
+
+
+def test_stdout_is_byte_exact_and_stderr_kept_apart(memo, runner, settings):
+    body = (
+        "import sys\n"
+        "sys.stdout.buffer.write(b'line1\\nline2\\r\\n\\xff\\xfe not utf-8\\n\\x00end')\n"
+        "sys.stderr.write('a warning on stderr\\n')\n"
+    )
+    task_id = memo.task("abccorp", "bin.dat", body)
+    outcome = runner.run_task(task_id)
+    assert outcome.success, outcome.message
+    assert export(settings, name="bin.dat").read_bytes() == b"line1\nline2\r\n\xff\xfe not utf-8\n\x00end"
+
+
+def test_failed_script_keeps_previous_export_and_logs_stderr_tail(memo, runner, settings):
+    task_id = memo.task("abccorp", "mytask.xml", "print('v1')")
+    assert runner.run_task(task_id).success
+    memo.execute("UPDATE script SET body = :b", b="print('partial'); import sys; sys.stderr.write('boom: bad row 42'); raise SystemExit(3)")
+    outcome = runner.run_task(task_id)
+    assert not outcome.success
+    assert "exited with code 3" in outcome.message and "boom: bad row 42" in outcome.message
+    assert export(settings).read_text() == "v1\n"
+    assert os.listdir(settings.exports_dir / PARTIAL_DIR) == []
+    rows = memo.runlog(task_id)
+    assert [r.is_success for r in rows] == [True, False]
+    assert "exited with code 3" in rows[-1].message
+
+
+def test_dry_run_writes_tmp_and_no_runlog(memo, runner, settings):
+    task_id = memo.task("abccorp", "mytask.xml", "print('dry')")
+    outcome = runner.run_task(task_id, dry_run=True)
+    assert outcome.success
+    assert (settings.exports_dir / "tmp" / "abccorp_mytask.xml").read_text() == "dry\n"
+    assert not export(settings).exists()
+    assert memo.runlog(task_id) == []
+
+
+def test_timeout_kills_the_whole_process_group(memo, tmp_path, database_url):
+    settings = make_settings(tmp_path, database_url, task_timeout=1.5)
+    pidfile = tmp_path / "child.pid"
+    body = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"print(p.pid, file=sys.stderr, flush=True)\n"
+        "print('started', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    task_id = memo.task("abccorp", "slow.txt", body)
+    runner = Runner(settings)
+    started = dt.datetime.now()
+    outcome = runner.run_task(task_id)
+    assert (dt.datetime.now() - started).total_seconds() < 10
+    assert not outcome.success and outcome.kind == "timeout"
+    assert "timed out after 1.5 s" in outcome.message
+    child = int(outcome.message.rsplit(":", 1)[1].split()[0])
+    with pytest.raises(ProcessLookupError):
+        for _ in range(50):
+            os.kill(child, 0)
+            time.sleep(0.1)
+    assert not export(settings, name="slow.txt").exists()
+    assert memo.runlog(task_id)[-1].message.startswith("Script timed out")
+
+
+def test_environment_is_scrubbed(memo, runner, settings, monkeypatch):
+    monkeypatch.setenv("MEMO_SECRET_TOKEN", "s3cret")
+    task_id = memo.task("abccorp", "env.json", "import json, os; print(json.dumps(dict(os.environ)))")
+    assert runner.run_task(task_id).success
+    env = json.loads(export(settings, name="env.json").read_text())
+    assert "MEMO_SECRET_TOKEN" not in env and "s3cret" not in json.dumps(env)
+    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+
+
+@pytest.mark.parametrize(
+    "case,expect",
+    [
+        ("no_script", "has no script"),
+        ("deleted_script", "has no script"),
+        ("no_body", "has no body"),
+        ("empty_query", "has no body"),
+        ("syntax_error", "syntax error at 2:"),
+        ("missing_sniplet", "sniplet 'nosuch'"),
+        ("missing_query", "query 'nosuch'"),
+        ("hostile_name", "path separator"),
+        ("nul_name", "NUL"),
+    ],
+)
+def test_bad_rows_fail_clearly_before_running_and_are_logged(memo, runner, settings, case, expect):
+    body = "print('should not run')"
+    kwargs = {}
+    if case == "no_script":
+        kwargs["with_script"] = False
+    if case == "no_body":
+        body = "   \n"
+    if case == "empty_query":
+        kwargs["sql"] = ""
+    if case == "syntax_error":
+        body = "x = 1\ndef (:\n"
+    if case == "missing_sniplet":
+        body = "from sniplets import nosuch\n"
+    if case == "missing_query":
+        body = "from queries import nosuch\n"
+    name = {"hostile_name": "../../evil.xml", "nul_name": "a\x00b.xml"}.get(case, "bad.xml")
+    task_id = memo.task("abccorp", name, body, **kwargs)
+    if case == "deleted_script":
+        memo.execute("DELETE FROM task WHERE id = :i", i=task_id)
+        task_id = memo.task("abccorp", "bad.xml", body)
+        memo.execute("UPDATE task SET id_script = NULL WHERE id = :i", i=task_id)
+    outcome = runner.run_task(task_id)
+    assert not outcome.success
+    assert expect in outcome.message, outcome.message
+    assert not (settings.exports_dir / "abccorp").exists()
+    assert memo.runlog(task_id)[-1].message == outcome.message
+
+
+def test_unknown_task_is_not_found_without_runlog(memo, runner):
+    outcome = runner.run_task("00000000-0000-0000-0000-000000000000")
+    assert outcome.kind == "not_found" and not outcome.success
+    assert memo.runlog() == []
+
+
+def test_non_id_is_refused(runner):
+    assert runner.run_task("../../etc/passwd").kind == "invalid"
+
+
+def test_large_output_streams_with_flat_memory(tmp_path, sqlite_url):
+    """200 MB through the runner in a child process: exact sha256, peak RSS far below the output."""
+    from tests.conftest import Memo
+
+    memo = Memo(sqlite_url)
+    body = "import sys\nchunk = bytes(range(256)) * 4096\nfor _ in range(200):\n    sys.stdout.buffer.write(chunk)\n"
+    task_id = memo.task("abccorp", "big.bin", body)
+    exports = tmp_path / "exports"
+    code = (
+        "import resource, sys\n"
+        "from memo.runner import Runner\nfrom tests.conftest import make_settings\nfrom pathlib import Path\n"
+        f"s = make_settings(Path({str(tmp_path)!r}), {sqlite_url!r})\n"
+        f"o = Runner(s).run_task({task_id!r})\n"
+        "print(o.success, o.bytes_written, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=os.getcwd())
+    success, size, rss_kb = out.stdout.split()
+    assert success == "True", out.stderr
+    assert int(size) == 200 * 1024 * 1024
+    digest = hashlib.sha256()
+    with open(exports / "abccorp" / "big.bin", "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    assert digest.hexdigest() == hashlib.sha256((bytes(range(256)) * 4096) * 200).hexdigest()
+    assert int(rss_kb) < 150 * 1024, f"peak RSS {int(rss_kb) // 1024} MB"
+
+
+def test_database_down_is_a_clear_infrastructure_error(tmp_path):
+    settings = make_settings(tmp_path, "mysql+pymysql://root@127.0.0.1:1/oapen_memo")
+    runner = Runner(settings)
+    runner.db.retries, runner.db.backoff = 2, 0.01
+    with pytest.raises(Exception) as err:
+        runner.run_task("00000000-0000-0000-0000-000000000000")
+    assert "unreachable" in str(err.value)
+
+
+def test_refused_login_is_clear_and_not_retried(tmp_path):
+    settings = make_settings(tmp_path, "mysql+pymysql://nosuchuser:wrong@127.0.0.1:3306/oapen_memo")
+    runner = Runner(settings)
+    with pytest.raises(Exception) as err:
+        runner.run_task("00000000-0000-0000-0000-000000000000")
+    assert "refused" in str(err.value) and "Access denied" in str(err.value)
