@@ -1,0 +1,611 @@
+"""The ``docker`` sandbox: each script in a fresh, locked-down container.
+
+Works against Docker Engine >= 24.0.7 and, through the same API, Podman >= 4
+(``podman system service``). Only the ``docker`` SDK is used; no Prefect import,
+so building a sandbox stays cheap.
+
+A run: inspect the image (a missing one is an error at once, never a pull),
+create the container (not auto-removed, so the exit code is never lost),
+**attach before start**, start, read the attach stream until the container ends
+or the task's deadline passes (then kill), wait for the exit code, inspect for
+an OOM kill, and always remove the container.
+
+Why attach: following the logs (``logs(follow=True)``, ``containers.run()``)
+drops data on Podman and on Docker < 24.0.7. An attach made before the start
+receives every byte the script writes. The stream is read frame by frame from
+the raw socket (8-byte header: stream id, length) straight into a 1 MiB
+buffer, which is written to the export when full: memory stays flat whatever
+the output size, and stdout/stderr are never mixed (no tty).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+import docker
+import docker.errors
+import docker.types
+import requests.exceptions
+from docker.utils import kwargs_from_env
+
+from memo.errors import ExportWriteError, SandboxUnavailable
+from memo.sandbox.base import CHUNK, SandboxJob, SandboxResult, StderrTail, write_out
+
+log = logging.getLogger("memo.sandbox.docker")
+
+API_VERSION = "1.41"
+"""Docker Engine API version spoken: Podman 4 serves it, Docker 24+ still accepts it."""
+MIN_DOCKER = (24, 0, 7)
+"""Older Docker Engines can truncate a container's output."""
+MIN_PODMAN = (4, 0, 0)
+MANAGED_BY = "memo-taskrunner"
+ORPHAN_GRACE = 300.0
+"""Seconds past its deadline after which a container of another host's runner is an orphan."""
+CLIENT_TIMEOUT = 60
+"""Seconds an ordinary API call may take (not the attach stream, which has the task's deadline)."""
+KILL_WAIT = 30
+"""Seconds to wait for a killed container to be reported as exited."""
+
+_ENGINE_ERRORS = (requests.exceptions.RequestException, docker.errors.DockerException, OSError)
+
+
+def _version_tuple(text: str) -> tuple[int, int, int] | None:
+    match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or "").strip())
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def engine_problem(version: dict) -> str | None:
+    """Why the engine that answered ``GET /version`` is unfit, or ``None``.
+
+    Podman says so in ``Components`` (``Podman Engine``); anything else is
+    taken as Docker Engine, which must be >= 24.0.7.
+    """
+    components = version.get("Components") or []
+    podman = next((c for c in components if "podman" in str(c.get("Name", "")).lower()), None)
+    api = _version_tuple(version.get("ApiVersion", ""))
+    if api is not None and api[:2] < (1, 41):
+        return f"the container engine speaks Docker API {version.get('ApiVersion')}; 1.41 or newer is needed"
+    if podman is not None:
+        text = podman.get("Version") or version.get("Version", "")
+        got = _version_tuple(text)
+        if got is None:
+            return f"cannot tell the Podman version from {text!r}"
+        if got < MIN_PODMAN:
+            return f"Podman {text} is too old: 4.0 or newer is needed"
+        return None
+    text = version.get("Version", "")
+    got = _version_tuple(text)
+    if got is None:
+        return f"cannot tell the Docker Engine version from {text!r}"
+    if got < MIN_DOCKER:
+        return (
+            f"Docker Engine {text} is too old: before 24.0.7 it can truncate a container's "
+            "output; upgrade to 24.0.7 or newer"
+        )
+    return None
+
+
+def _proc_start_time(pid: int) -> str | None:
+    """The start time of a process (clock ticks since boot), to tell a reused pid apart."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces or parentheses: split after the last ')'.
+    fields = data.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _pid_alive(pid: int, started: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if started:
+        now = _proc_start_time(pid)
+        if now is not None and now != started:
+            return False  # the pid was reused by another process
+    return True
+
+
+def _make_readable(tree: Path) -> None:
+    """Let the container's non-root user read the tree (dirs o+rx, files o+r).
+
+    The tree is the runner's private temporary copy; keep its parent folder
+    (``MEMO_WORK_DIR``) closed to other host users.
+    """
+    paths = [tree]
+    for root, dirs, files in os.walk(tree):
+        paths.extend(Path(root, d) for d in dirs)
+        paths.extend(Path(root, f) for f in files)
+    for path in paths:
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        want = st.st_mode | (0o005 if stat.S_ISDIR(st.st_mode) else 0o004)
+        if want != st.st_mode:
+            try:
+                os.chmod(path, stat.S_IMODE(want))
+            except OSError as exc:
+                log.warning("cannot make %s readable for the container: %s", path, exc)
+
+
+class _Stream:
+    """The attach socket, read exactly, with a deadline."""
+
+    def __init__(self, sock):
+        self.io = sock
+        self.raw = getattr(sock, "_sock", sock)
+        self._recv_into = getattr(self.raw, "recv_into", None)
+
+    def settimeout(self, seconds: float) -> None:
+        self.raw.settimeout(seconds)
+
+    def read_into(self, view: memoryview) -> int:
+        if self._recv_into is not None:
+            return self._recv_into(view)
+        data = self.raw.recv(len(view))  # e.g. a paramiko channel (ssh://)
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        for closer in (
+            lambda: self.raw.shutdown(socket.SHUT_RDWR),
+            self.io.close,
+            self.raw.close,
+            lambda: getattr(self.io, "_response").close(),
+        ):
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - best effort; the container is removed anyway
+                pass
+
+
+class _Demux:
+    """Demultiplexes the attach stream: stdout in CHUNK-sized writes, stderr to the tail.
+
+    Each frame is an 8-byte header (stream id, 0 0 0, big-endian length) and its
+    payload. stdout payloads are received straight into one CHUNK buffer, which
+    is written out when full; stderr goes to a small buffer and the tail.
+    """
+
+    def __init__(self, stream: _Stream, deadline: float, stdout: BinaryIO, tail: StderrTail):
+        self.stream = stream
+        self.deadline = deadline
+        self.stdout = stdout
+        self.tail = tail
+        self.view = memoryview(bytearray(CHUNK))
+        self.fill = 0
+        self.written = 0
+
+    def run(self) -> None:
+        try:
+            self._frames()
+        except BaseException:
+            # A deadline or a broken stream: keep what arrived (the runner discards the
+            # temporary export of a failed run); a write failure here changes nothing.
+            try:
+                self.flush()
+            except ExportWriteError:
+                pass
+            raise
+        self.flush()
+
+    def flush(self) -> None:
+        if self.fill:
+            write_out(self.stdout, bytes(self.view[: self.fill]))
+            self.written += self.fill
+            self.fill = 0
+
+    def _recv(self, into: memoryview) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Deadline
+        self.stream.settimeout(remaining)
+        try:
+            return self.stream.read_into(into)
+        except (TimeoutError, socket.timeout):
+            raise _Deadline from None
+
+    def _frames(self) -> None:
+        header = bytearray(8)
+        hview = memoryview(header)
+        eview = memoryview(bytearray(65536))
+        view = self.view
+        while True:
+            got = 0
+            while got < 8:
+                n = self._recv(hview[got:])
+                if n == 0:
+                    if got:
+                        raise OSError("the attach stream ended inside a frame header")
+                    return  # end of stream: the container has exited
+                got += n
+            size = int.from_bytes(header[4:8], "big")
+            if header[0] == 2:  # stderr
+                while size:
+                    n = self._recv(eview[: min(size, len(eview))])
+                    if n == 0:
+                        raise OSError("the attach stream ended inside a frame")
+                    self.tail.feed(bytes(eview[:n]))
+                    size -= n
+                continue
+            while size:  # stdout (1; 0 would be stdin, never sent)
+                if self.fill == CHUNK:
+                    self.flush()
+                n = self._recv(view[self.fill : self.fill + min(size, CHUNK - self.fill)])
+                if n == 0:
+                    raise OSError("the attach stream ended inside a frame")
+                self.fill += n
+                size -= n
+
+
+class _Deadline(Exception):
+    pass
+
+
+class DockerSandbox:
+    """Runs a script tree in a container through the Docker Engine API."""
+
+    name = "docker"
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.container = settings.container
+        self.image = settings.docker_image
+        self.prefix = self.container.label_prefix
+        kwargs = kwargs_from_env()
+        if self.container.docker_host:
+            kwargs["base_url"] = self.container.docker_host
+            if not self.container.docker_host.startswith(("tcp://", "https://")):
+                kwargs.pop("tls", None)
+        kwargs.setdefault("base_url", "unix:///var/run/docker.sock")
+        self._client_kwargs = kwargs
+        self.endpoint = kwargs["base_url"]
+        self._local = threading.local()
+        self._engine_checked = False
+        self._inflight: set[str] = set()
+        self._lock = threading.Lock()
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.pid_started = _proc_start_time(self.pid) or ""
+
+    # --- the engine ------------------------------------------------------------------
+
+    def _api(self) -> docker.APIClient:
+        """One client per thread (tasks run in parallel threads)."""
+        api = getattr(self._local, "api", None)
+        if api is None:
+            try:
+                api = docker.APIClient(version=API_VERSION, timeout=CLIENT_TIMEOUT, **self._client_kwargs)
+            except docker.errors.DockerException as exc:
+                raise SandboxUnavailable(f"cannot use the container engine at {self.endpoint}: {exc}") from None
+            self._local.api = api
+        return api
+
+    def _unavailable(self, what: str, exc: BaseException) -> SandboxUnavailable:
+        reason = getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
+        if isinstance(exc, requests.exceptions.ConnectionError) or (
+            isinstance(exc, docker.errors.DockerException) and "Connection" in str(exc)
+        ):
+            return SandboxUnavailable(
+                f"container engine unreachable at {self.endpoint} ({what}): {_short(reason)}; "
+                "start it (tests: docker/podman-up.sh) or set MEMO_CONTAINER_DOCKER_HOST / DOCKER_HOST"
+            )
+        return SandboxUnavailable(f"container engine error at {self.endpoint} ({what}): {_short(reason)}")
+
+    def _check_engine(self, api: docker.APIClient) -> None:
+        if self._engine_checked:
+            return
+        try:
+            version = api.version(api_version=False)
+        except _ENGINE_ERRORS as exc:
+            raise self._unavailable("version", exc) from None
+        problem = engine_problem(version)
+        if problem:
+            raise SandboxUnavailable(problem)
+        self._engine_checked = True
+
+    def _image_missing(self, api: docker.APIClient) -> str | None:
+        try:
+            api.inspect_image(self.image)
+        except docker.errors.ImageNotFound:
+            return (
+                f"image {self.image} is not on the container engine at {self.endpoint}: build it "
+                f"(docker build -t {self.image} docker/; tests: docker/podman-up.sh) or set MEMO_DOCKER_IMAGE"
+            )
+        except _ENGINE_ERRORS as exc:
+            raise self._unavailable("image inspect", exc) from None
+        return None
+
+    # --- the container ------------------------------------------------------------------
+
+    def labels(self, job: SandboxJob) -> dict[str, str]:
+        p = self.prefix
+        labels = {
+            f"{p}.managed-by": MANAGED_BY,
+            f"{p}.runner-host": self.host,
+            f"{p}.runner-pid": str(self.pid),
+            f"{p}.runner-started": self.pid_started,
+            f"{p}.created": f"{time.time():.0f}",
+            f"{p}.timeout": f"{job.timeout:g}",
+        }
+        for key, value in job.labels.items():
+            key = key if key.startswith(p + ".") else f"{p}.{key}"
+            labels[key] = str(value)
+        return labels
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1",
+            "LANG": "C.UTF-8",
+            "HOME": "/tmp",
+            "TMPDIR": "/tmp",
+        }
+        env.update(self.container.environment)
+        return env
+
+    def create_kwargs(self, api: docker.APIClient, job: SandboxJob) -> dict:
+        c = self.container
+        entry = job.entry
+        if entry.startswith("/") or ".." in Path(entry).parts:
+            raise ValueError(f"entry must be a path inside the tree: {entry!r}")
+        host_config = api.create_host_config(
+            mounts=[docker.types.Mount(c.scripts_mount, str(Path(job.tree).resolve()), type="bind", read_only=True)],
+            network_mode=c.network,
+            mem_limit=c.memory,
+            memswap_limit=c.memory,
+            nano_cpus=int(c.cpus * 1e9),
+            pids_limit=c.pids_limit,
+            read_only=c.read_only,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={c.tmpfs_size},mode=1777"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            auto_remove=False,
+        )
+        return dict(
+            image=self.image,
+            command=["python3", entry],
+            name=job.name,
+            user=c.user,
+            working_dir=c.scripts_mount,
+            environment=self.environment(),
+            labels=self.labels(job),
+            host_config=host_config,
+            tty=False,
+            stdin_open=False,
+            detach=True,
+        )
+
+    def _create(self, api: docker.APIClient, job: SandboxJob) -> str:
+        kwargs = self.create_kwargs(api, job)
+        for attempt in (1, 2):
+            try:
+                return api.create_container(**kwargs)["Id"]
+            except docker.errors.ImageNotFound:
+                raise SandboxUnavailable(self._image_missing(api) or f"image {self.image} not found") from None
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409 and attempt == 1 and self._remove_stale_namesake(api, job.name):
+                    continue
+                raise self._unavailable("create", exc) from None
+            except _ENGINE_ERRORS as exc:
+                raise self._unavailable("create", exc) from None
+        raise AssertionError("unreachable")
+
+    def _remove_stale_namesake(self, api: docker.APIClient, name: str) -> bool:
+        """A container with this run's name exists: remove it if it is one of ours and orphaned."""
+        try:
+            info = api.inspect_container(name)
+        except _ENGINE_ERRORS:
+            return False
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        if labels.get(f"{self.prefix}.managed-by") != MANAGED_BY or not self._is_orphan(info["Id"], labels):
+            return False
+        self._remove(api, info["Id"])
+        return True
+
+    def _kill(self, api: docker.APIClient, cid: str) -> None:
+        try:
+            api.kill(cid)
+        except docker.errors.NotFound:
+            pass
+        except _ENGINE_ERRORS as exc:  # usually "not running": it ended by itself
+            log.debug("kill %s: %s", cid[:12], exc)
+
+    def _remove(self, api: docker.APIClient, cid: str) -> None:
+        try:
+            api.remove_container(cid, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except _ENGINE_ERRORS as exc:
+            log.warning("could not remove container %s (removed at the next start): %s", cid[:12], exc)
+
+    # --- the run ------------------------------------------------------------------
+
+    def run(self, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
+        api = self._api()
+        self._check_engine(api)
+        missing = self._image_missing(api)
+        if missing:
+            raise SandboxUnavailable(missing)
+        _make_readable(Path(job.tree))
+        tail = StderrTail(job.name, limit=self.settings.stderr_tail)
+
+        cid = self._create(api, job)
+        with self._lock:
+            self._inflight.add(cid)
+        log.debug("container %s (%s) created", job.name, cid[:12])
+        stream = None
+        timed_out = False
+        started = time.monotonic()
+        try:
+            try:
+                stream = _Stream(
+                    api.attach_socket(cid, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 1})
+                )
+                api.start(cid)
+            except _ENGINE_ERRORS as exc:
+                raise self._unavailable("start", exc) from None
+            started = time.monotonic()
+            deadline = started + job.timeout
+            demux = _Demux(stream, deadline, stdout, tail)
+            try:
+                demux.run()
+            except _Deadline:
+                timed_out = True
+                self._kill(api, cid)
+            except ExportWriteError:
+                self._kill(api, cid)
+                raise
+            except (TimeoutError, OSError) as exc:
+                # The engine went away mid-run; what reached the export is incomplete.
+                self._kill(api, cid)
+                raise self._unavailable("reading output", exc) from None
+
+            exit_code = self._wait(api, cid, deadline, timed_out)
+            if exit_code is None:  # still running past the deadline (stream ended early)
+                timed_out = True
+                self._kill(api, cid)
+                exit_code = self._wait(api, cid, time.monotonic() + KILL_WAIT, True)
+            duration = time.monotonic() - started
+            detail = self._detail(api, cid, exit_code, timed_out, job)
+        finally:
+            if stream is not None:
+                stream.close()
+            self._remove(api, cid)
+            with self._lock:
+                self._inflight.discard(cid)
+
+        return SandboxResult(
+            exit_code=None if timed_out else exit_code,  # as the process sandbox: a kill has no code
+            timed_out=timed_out,
+            stderr_tail=tail.text(),
+            duration=duration,
+            bytes_out=demux.written,
+            detail=detail,
+        )
+
+    def _wait(self, api: docker.APIClient, cid: str, deadline: float, timed_out: bool) -> int | None:
+        timeout = max(deadline - time.monotonic(), 0) + (KILL_WAIT if timed_out else 5)
+        try:
+            return int(api.wait(cid, timeout=timeout)["StatusCode"])
+        except requests.exceptions.ReadTimeout:
+            return None
+        except requests.exceptions.ConnectionError as exc:
+            if "timed out" in str(exc).lower():
+                return None
+            raise self._unavailable("wait", exc) from None
+        except _ENGINE_ERRORS as exc:
+            raise self._unavailable("wait", exc) from None
+
+    def _detail(self, api, cid: str, exit_code: int | None, timed_out: bool, job: SandboxJob) -> str:
+        if timed_out:
+            return f"killed: timed out after {job.timeout:g} s"
+        oom = False
+        try:
+            state = api.inspect_container(cid).get("State") or {}
+            oom = bool(state.get("OOMKilled"))
+        except _ENGINE_ERRORS:
+            pass
+        if oom:
+            return f"killed: out of memory (limit {self.container.memory})"
+        if exit_code == 137:
+            return f"killed (SIGKILL): most likely out of memory (limit {self.container.memory})"
+        if exit_code is not None and exit_code > 128:
+            return f"killed by signal {exit_code - 128}"
+        return ""
+
+    # --- for doctor and the runner's start -------------------------------------------
+
+    def problems(self) -> list[str]:
+        try:
+            api = self._api()
+            api.ping()
+            version = api.version(api_version=False)
+        except SandboxUnavailable as exc:
+            return [exc.message]
+        except _ENGINE_ERRORS as exc:
+            return [self._unavailable("ping", exc).message]
+        found = []
+        problem = engine_problem(version)
+        if problem:
+            found.append(problem)
+        try:
+            missing = self._image_missing(api)
+        except SandboxUnavailable as exc:
+            missing = exc.message
+        if missing:
+            found.append(missing)
+        network = self.container.network
+        if network not in ("host", "none", "bridge", "default") and not network.startswith("container:"):
+            try:
+                api.inspect_network(network)
+            except docker.errors.NotFound:
+                found.append(f"network {network!r} (MEMO_CONTAINER_NETWORK) does not exist on the engine")
+            except _ENGINE_ERRORS:
+                pass
+        return found
+
+    def _is_orphan(self, cid: str, labels: dict[str, str]) -> bool:
+        p = self.prefix
+        with self._lock:
+            if cid in self._inflight:
+                return False
+        host = labels.get(f"{p}.runner-host")
+        try:
+            pid = int(labels.get(f"{p}.runner-pid", ""))
+        except ValueError:
+            pid = None
+        started = labels.get(f"{p}.runner-started") or None
+        if host == self.host and pid is not None:
+            if pid == self.pid and started == self.pid_started:
+                return True  # ours but not running any more: a remove that failed
+            return not _pid_alive(pid, started)
+        # Another host's runner (shared engine): orphaned once well past its deadline,
+        # since a live runner kills its container at the deadline.
+        try:
+            created = float(labels.get(f"{p}.created", ""))
+            timeout = float(labels.get(f"{p}.timeout", ""))
+        except ValueError:
+            return False
+        return time.time() > created + timeout + ORPHAN_GRACE
+
+    def remove_orphans(self) -> int:
+        """Remove containers of runners that died (this host), or long past their deadline (others)."""
+        try:
+            api = self._api()
+            found = api.containers(all=True, filters={"label": f"{self.prefix}.managed-by={MANAGED_BY}"})
+        except _ENGINE_ERRORS as exc:
+            log.warning("cannot look for orphaned containers: %s", exc)
+            return 0
+        removed = 0
+        for info in found:
+            labels = info.get("Labels") or {}
+            if self._is_orphan(info["Id"], labels):
+                name = (info.get("Names") or [info["Id"][:12]])[0].lstrip("/")
+                log.warning("removing orphaned container %s (runner pid %s on %s)", name,
+                            labels.get(f"{self.prefix}.runner-pid"), labels.get(f"{self.prefix}.runner-host"))
+                self._remove(api, info["Id"])
+                removed += 1
+        return removed
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
