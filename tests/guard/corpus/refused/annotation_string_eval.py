@@ -1,0 +1,3 @@
+# typing.get_type_hints evaluates annotation strings
+def f(x: "__import__('os').system('id')"):
+    pass

@@ -1,0 +1,2 @@
+# breakpoint() starts pdb
+breakpoint()

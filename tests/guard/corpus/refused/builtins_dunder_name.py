@@ -1,0 +1,3 @@
+# __builtins__ reached by name
+f = __builtins__.__dict__['ev' + 'al']
+f('1')

@@ -1,0 +1,3 @@
+# code.InteractiveInterpreter executes strings
+import code
+code.InteractiveInterpreter().runsource('print(1)')

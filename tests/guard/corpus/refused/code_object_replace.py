@@ -1,0 +1,3 @@
+# __code__ of a lambda
+g = (lambda: 0).__code__
+print(g)

@@ -1,0 +1,3 @@
+# codecs re-exports builtins
+import codecs
+codecs.builtins.open('/etc/passwd')

@@ -1,0 +1,3 @@
+# ctypes calls libc system()
+import ctypes
+ctypes.CDLL(None).system(b'id')

@@ -1,0 +1,4 @@
+# eval used as a decorator
+@eval
+def f():
+    pass

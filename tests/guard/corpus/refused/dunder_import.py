@@ -1,0 +1,2 @@
+# __import__ builds os from a string
+__import__('os').system('id')

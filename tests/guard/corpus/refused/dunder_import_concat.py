@@ -1,0 +1,3 @@
+# __import__ with a computed module name
+m = __import__('o' + 's')
+m.system('id')

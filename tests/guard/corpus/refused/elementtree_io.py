@@ -1,0 +1,3 @@
+# xml.etree.ElementTree re-exports io
+import xml.etree.ElementTree as ET
+print(ET.io.open('/etc/passwd').read())

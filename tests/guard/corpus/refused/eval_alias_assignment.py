@@ -1,0 +1,3 @@
+# eval aliased by assignment
+e = eval
+print(e('2 * 21'))

@@ -1,0 +1,3 @@
+# eval() called directly
+total = eval('1 + 2')
+print(total)

@@ -1,0 +1,2 @@
+# exec() called directly
+exec("print('hello')")

@@ -1,0 +1,3 @@
+# getattr(sys, 'modules') with a literal name
+import sys
+mods = getattr(sys, 'modules')

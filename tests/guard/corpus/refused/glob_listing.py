@@ -1,0 +1,3 @@
+# glob lists directories (os.listdir)
+import glob
+print(glob.glob('/home/*'))

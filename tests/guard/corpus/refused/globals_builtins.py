@@ -1,0 +1,2 @@
+# globals() holds __builtins__
+globals()['__builtins__']['eval']('1')

@@ -1,0 +1,3 @@
+# gzip.open opens files
+import gzip
+print(gzip.open('/var/log/syslog.1.gz').read())

@@ -1,0 +1,3 @@
+# the builtins module by import
+import builtins
+builtins.eval('1')

@@ -1,0 +1,3 @@
+# the __main__ module holds __builtins__
+import __main__
+print(__main__)

@@ -1,0 +1,3 @@
+# plain import os (the old guard only saw 'os.')
+import os
+print(os.getcwd())

@@ -1,0 +1,3 @@
+# import os under another name
+import os as o
+o.system('id')

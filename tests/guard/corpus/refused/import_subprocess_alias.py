@@ -1,0 +1,3 @@
+# subprocess under an alias
+import subprocess as sp
+sp.run(['id'])

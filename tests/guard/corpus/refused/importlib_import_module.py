@@ -1,0 +1,3 @@
+# importlib loads os by name
+import importlib
+importlib.import_module('os').system('id')

@@ -1,0 +1,3 @@
+# inspect.currentframe() → f_globals
+import inspect
+print(inspect.currentframe())

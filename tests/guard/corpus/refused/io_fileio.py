@@ -1,0 +1,3 @@
+# io.FileIO opens files
+import io
+f = io.FileIO('/etc/passwd')

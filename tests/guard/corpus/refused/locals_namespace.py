@@ -1,0 +1,3 @@
+# locals() at module level is globals()
+ns = locals()
+print(ns)

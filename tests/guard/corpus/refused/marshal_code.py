@@ -1,0 +1,3 @@
+# marshal loads code objects
+import marshal
+print(marshal)

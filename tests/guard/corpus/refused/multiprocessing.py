@@ -1,0 +1,3 @@
+# multiprocessing starts interpreters
+from multiprocessing import Process
+Process(target=print).start()

@@ -1,0 +1,2 @@
+# a dunder attribute with a full-width letter
+print(().__ｃlass__)

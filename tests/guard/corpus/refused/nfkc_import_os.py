@@ -1,0 +1,3 @@
+# full-width module name in an import
+import ｏｓ
+ｏｓ.system('id')

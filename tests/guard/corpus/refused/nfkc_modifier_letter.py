@@ -1,0 +1,2 @@
+# modifier letter ᵉ normalises to e
+print(ᵉval('1 + 1'))

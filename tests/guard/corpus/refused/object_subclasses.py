@@ -1,0 +1,2 @@
+# object.__subclasses__() directly
+print(object.__subclasses__())

@@ -1,0 +1,3 @@
+# open() reads a file directly
+data = open('/etc/passwd').read()
+print(data)

@@ -1,0 +1,2 @@
+# open() inside an f-string expression
+print(f"{open('/etc/passwd').read()}")

@@ -1,0 +1,3 @@
+# pathlib reads files without open
+from pathlib import Path
+print(Path('/etc/passwd').read_text())

@@ -1,0 +1,3 @@
+# unpickling calls os.system
+import pickle
+pickle.loads(b"cos\nsystem\n(S'id'\ntR.")

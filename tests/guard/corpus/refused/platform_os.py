@@ -1,0 +1,3 @@
+# platform re-exports os
+import platform
+platform.os.popen('id')

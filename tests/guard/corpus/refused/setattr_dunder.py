@@ -1,0 +1,5 @@
+# setattr of __class__
+class A:
+    pass
+
+setattr(A(), '__class__', int)

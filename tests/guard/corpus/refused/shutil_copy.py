@@ -1,0 +1,3 @@
+# shutil copies files
+import shutil
+shutil.copyfile('/etc/passwd', '/tmp/x')

@@ -1,0 +1,2 @@
+# __spec__.loader
+print(__spec__.loader)

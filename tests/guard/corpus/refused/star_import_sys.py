@@ -1,0 +1,3 @@
+# star import binds sys.modules as 'modules'
+from sys import *
+modules['os'].system('id')

@@ -1,0 +1,4 @@
+# sys passed around to hide .modules
+import sys
+x = sys
+print(x.modules['os'])

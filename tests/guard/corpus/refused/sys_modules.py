@@ -1,0 +1,3 @@
+# sys.modules holds os
+import sys
+sys.modules['os'].system('id')

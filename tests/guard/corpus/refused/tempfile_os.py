@@ -1,0 +1,3 @@
+# tempfile re-exports os
+import tempfile
+tempfile.os.system('id')

@@ -1,0 +1,3 @@
+# types.FunctionType builds functions from code
+import types
+print(types.FunctionType)

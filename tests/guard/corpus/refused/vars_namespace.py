@@ -1,0 +1,2 @@
+# vars() is locals()
+print(vars()['__builtins__'])

@@ -1,0 +1,3 @@
+# webbrowser starts a program
+import webbrowser
+webbrowser.open('file:///etc/passwd')
