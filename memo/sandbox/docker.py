@@ -469,12 +469,18 @@ class DockerSandbox:
                 demux.run()
             except _Deadline:
                 timed_out = True
+                # Close the stream before the kill: an engine blocked writing to an attach
+                # client that no longer reads cannot reap the container (Podman: the kill
+                # then times out waiting for the exit file).
+                stream.close()
                 self._kill(api, cid)
             except ExportWriteError:
+                stream.close()
                 self._kill(api, cid)
                 raise
             except (TimeoutError, OSError) as exc:
                 # The engine went away mid-run; what reached the export is incomplete.
+                stream.close()
                 self._kill(api, cid)
                 raise self._unavailable("reading output", exc) from None
 
