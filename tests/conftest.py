@@ -160,3 +160,18 @@ def memo(database_url):
     m = Memo(database_url)
     yield m
     m.engine.dispose()
+
+
+def unguarded_policy():
+    """A guard policy that refuses nothing.
+
+    For tests whose subject is the sandbox, not the guard: their scripts use
+    ``os``/``subprocess`` on purpose, to show what the box holds if a script
+    ever got past the guard.
+    """
+    from guard import Policy
+
+    return Policy(
+        forbidden_names={}, dynamic_attribute_functions={}, forbidden_modules={}, module_members={},
+        forbidden_attributes={}, module_attribute_names={}, forbidden_dunders={},
+    )

@@ -13,7 +13,7 @@ import pytest
 
 from memo.exports import PARTIAL_DIR
 from memo.runner import Runner
-from tests.conftest import make_settings
+from tests.conftest import make_settings, unguarded_policy
 
 MAIN = '''\
 from queries.abccorp import mytask_xml as mainquery
@@ -90,6 +90,18 @@ def test_failed_script_keeps_previous_export_and_logs_stderr_tail(memo, runner, 
     assert "exited with code 3" in rows[-1].message
 
 
+def test_guard_refusal_runs_nothing_and_is_logged_with_positions(memo, runner, settings):
+    memo.sniplet("helper", "import os\nX = os.getcwd()\n")
+    task_id = memo.task("abccorp", "mytask.xml", "from sniplets import helper\nprint(helper.X)\nf = open('/etc/passwd')\n")
+    outcome = runner.run_task(task_id)
+    assert outcome.kind == "guard" and not outcome.success
+    assert outcome.message.startswith("Illegal instructions found: {")
+    assert "abccorp:mytask_xml=[open() at 3:4]" in outcome.message
+    assert "helper=[import os at 1:0" in outcome.message
+    assert memo.runlog(task_id)[-1].message == outcome.message
+    assert not (settings.exports_dir / "abccorp").exists()
+
+
 def test_dry_run_writes_tmp_and_no_runlog(memo, runner, settings):
     task_id = memo.task("abccorp", "mytask.xml", "print('dry')")
     outcome = runner.run_task(task_id, dry_run=True)
@@ -110,7 +122,7 @@ def test_timeout_kills_the_whole_process_group(memo, tmp_path, database_url):
         "time.sleep(60)\n"
     )
     task_id = memo.task("abccorp", "slow.txt", body)
-    runner = Runner(settings)
+    runner = Runner(settings, policy=unguarded_policy())
     started = dt.datetime.now()
     outcome = runner.run_task(task_id)
     assert (dt.datetime.now() - started).total_seconds() < 10
@@ -125,11 +137,13 @@ def test_timeout_kills_the_whole_process_group(memo, tmp_path, database_url):
     assert memo.runlog(task_id)[-1].message.startswith("Script timed out")
 
 
-def test_environment_is_scrubbed(memo, runner, settings, monkeypatch):
+def test_environment_is_scrubbed(memo, settings, monkeypatch):
+    runner = Runner(settings, policy=unguarded_policy())
     monkeypatch.setenv("MEMO_SECRET_TOKEN", "s3cret")
     task_id = memo.task("abccorp", "env.json", "import json, os; print(json.dumps(dict(os.environ)))")
     assert runner.run_task(task_id).success
     env = json.loads(export(settings, name="env.json").read_text())
+    runner.db.dispose()
     assert "MEMO_SECRET_TOKEN" not in env and "s3cret" not in json.dumps(env)
     assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
 
@@ -165,10 +179,8 @@ def test_bad_rows_fail_clearly_before_running_and_are_logged(memo, runner, setti
         body = "from queries import nosuch\n"
     name = {"hostile_name": "../../evil.xml", "nul_name": "a\x00b.xml"}.get(case, "bad.xml")
     task_id = memo.task("abccorp", name, body, **kwargs)
-    if case == "deleted_script":
-        memo.execute("DELETE FROM task WHERE id = :i", i=task_id)
-        task_id = memo.task("abccorp", "bad.xml", body)
-        memo.execute("UPDATE task SET id_script = NULL WHERE id = :i", i=task_id)
+    if case == "deleted_script":  # MariaDB sets id_script NULL; SQLite may leave it dangling
+        memo.execute("DELETE FROM script WHERE name = 'abccorp:bad_xml'")
     outcome = runner.run_task(task_id)
     assert not outcome.success
     assert expect in outcome.message, outcome.message
@@ -196,7 +208,7 @@ def test_large_output_streams_with_flat_memory(tmp_path, sqlite_url):
     exports = tmp_path / "exports"
     code = (
         "import resource, sys\n"
-        "from memo.runner import Runner\nfrom tests.conftest import make_settings\nfrom pathlib import Path\n"
+        "from memo.runner import Runner\nfrom tests.conftest import make_settings, unguarded_policy\nfrom pathlib import Path\n"
         f"s = make_settings(Path({str(tmp_path)!r}), {sqlite_url!r})\n"
         f"o = Runner(s).run_task({task_id!r})\n"
         "print(o.success, o.bytes_written, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"

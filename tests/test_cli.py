@@ -1,0 +1,86 @@
+"""The command line as operators and MEMO Manager use it: real processes, real databases."""
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def cli(*args, env=None, **kw):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MEMO_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "memo.cli", *args], capture_output=True, text=True,
+                          env=full_env, timeout=120, **kw)
+
+
+@pytest.fixture
+def env(tmp_path, database_url):
+    return {
+        "MEMO_DATABASE_URL": database_url,
+        "MEMO_EXPORTS_DIR": str(tmp_path / "exports"),
+        "MEMO_WORK_DIR": str(tmp_path / "work"),
+        "MEMO_SANDBOX": "process",
+    }
+
+
+def test_due_json(memo, env):
+    daily = memo.task("abccorp", "a.xml", frequency="D", start_date=dt.date(2024, 1, 1))
+    weekly = memo.task("abccorp", "b.xml", frequency="W", start_date=dt.date(2024, 1, 1))
+    memo.task("abccorp", "c.xml", frequency="D", start_date=dt.date(2024, 1, 1), is_active=False)
+    memo.task("abccorp", "d.xml", frequency="D", start_date=dt.date(2030, 1, 1))
+    out = cli("due", "--date", "2024-01-08", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert {r["id"] for r in rows} == {daily, weekly}
+    assert set(rows[0]) >= {"id", "username", "file_name", "frequency", "start_date"}
+    out = cli("due", "--date", "2024-01-09", "--json", env=env)
+    assert [r["id"] for r in json.loads(out.stdout)] == [daily]
+
+
+def test_run_task_prints_task_result_last(memo, env, tmp_path):
+    ok = memo.task("abccorp", "a.xml", "print('<a/>')")
+    out = cli("run-task", ok, env=env)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["idTask"] == ok and result["success"] is True and result["message"] == "OK"
+    assert result["output"] is None
+    dt.datetime.fromisoformat(result["dateTime"])
+    assert (tmp_path / "exports" / "abccorp" / "a.xml").read_text() == "<a/>\n"
+    bad = memo.task("abccorp", "b.xml", "raise SystemExit(4)")
+    out = cli("run-task", bad, "--dry-run", env=env)
+    assert out.returncode == 1
+    assert json.loads(out.stdout.splitlines()[-1])["success"] is False
+
+
+def test_bad_setting_is_one_clear_line(env):
+    out = cli("due", env={**env, "MEMO_HTTP_PORT": "abc"})
+    assert out.returncode == 2
+    assert "MEMO_HTTP_PORT" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_dead_database_is_a_clear_error(tmp_path):
+    out = cli("due", env={"MEMO_DATABASE_URL": "mysql+pymysql://root@127.0.0.1:1/oapen_memo"})
+    assert out.returncode == 1
+    assert "unreachable" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_doctor_reports_what_is_wrong(tmp_path, env):
+    out = cli("doctor", env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = cli("doctor", env={**env, "MEMO_DATABASE_URL": f"sqlite:///{tmp_path}/empty.sqlite"})
+    assert out.returncode == 1 and "table 'task' is missing" in out.stdout
+
+
+@pytest.mark.parametrize("command", [["due", "--help"], ["guard", "--help"]])
+def test_fast_commands_do_not_import_prefect(command):
+    code = (
+        "import sys; from memo.cli import main\n"
+        f"try:\n    main({command!r})\nexcept SystemExit:\n    pass\n"
+        "print('prefect' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
