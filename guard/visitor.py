@@ -104,6 +104,8 @@ class GuardVisitor(cst.CSTVisitor):
         self._receivers: set[int] = set()  # Names used as ``name.attr``
         self._inner: set[int] = set()  # Attributes that are the value of another
         self._called: set[int] = set()  # callee nodes
+        self._call_of: dict[int, cst.Call] = {}  # callee node -> its call
+        self._chain_of: dict[int, cst.CSTNode] = {}  # root Name -> outermost attribute
         self._chain_label: dict[int, str] = {}
         self._chains: list[tuple[str, list[str], cst.CSTNode, str]] = []
         self._values: dict[str, list[cst.Name]] = {}
@@ -114,7 +116,10 @@ class GuardVisitor(cst.CSTVisitor):
 
     # ------------------------------------------------------------------ output
     def _add(self, rule: str, at: cst.CSTNode, label: str, reason: str, show: cst.CSTNode | None = None) -> None:
-        self.pending.append(Pending(rule, at, show if show is not None else at, label, reason))
+        if show is None:  # quote the whole chain and call: ``os.system('id')``
+            show = self._chain_of.get(id(at), at)
+            show = self._call_of.get(id(show), show)
+        self.pending.append(Pending(rule, at, show, label, reason))
 
     def _attribute_problem(self, name: str) -> tuple[str, str] | None:
         """(rule, reason) if an attribute called ``name`` may not be used."""
@@ -384,6 +389,7 @@ class GuardVisitor(cst.CSTVisitor):
                 root = normalize(v.value)
                 label = ".".join([root, *parts]) + ("()" if id(node) in self._called else "")
                 self._chain_label[id(v)] = label
+                self._chain_of[id(v)] = node
                 self._chains.append((root, parts, node, label))
         if not self.rule_attribute_name(node, attr):
             self.rule_dynamic_attribute_value(node, attr)
@@ -391,6 +397,7 @@ class GuardVisitor(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         self._called.add(id(func))
+        self._call_of[id(func)] = node
         if type(func) is _Name:
             fname = normalize(func.value)
         elif type(func) is _Attribute:
