@@ -1,0 +1,151 @@
+"""What the flows share: their settings, fast Prefect settings, and memo.* logs in the run logs.
+
+Kept thin on purpose: every decision about MEMO tasks lives in ``memo/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import re
+import threading
+from typing import Iterator
+
+from memo.settings import Settings, load_settings
+
+_SETTINGS: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("memo_settings", default=None)
+
+
+@contextlib.contextmanager
+def using_settings(settings: Settings) -> Iterator[None]:
+    """Run flows in this context with these settings (in-process callers: CLI, HTTP app, tests).
+
+    Settings never travel as flow parameters: they hold the database password.
+    """
+    token = _SETTINGS.set(settings)
+    try:
+        yield
+    finally:
+        _SETTINGS.reset(token)
+
+
+def resolve_settings(database_block: str | None = None, container_block: str | None = None) -> Settings:
+    """The settings of this run: the caller's, else the environment; then the named blocks over them."""
+    settings = _SETTINGS.get() or load_settings()
+    if database_block or container_block:
+        from blocks import apply_blocks
+
+        settings = apply_blocks(settings, database_block=database_block, container_block=container_block)
+    return settings
+
+
+@contextlib.contextmanager
+def fast_flows() -> Iterator[None]:
+    """Prefect settings for flows run in-process: no heartbeat thread (saves ~1 s per flow)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+# -- memo.* logs → the Prefect run logs (the UI) -------------------------------------
+
+_JOB = re.compile(r"memo-(?P<task>[A-Za-z0-9-]{1,36})-[A-Za-z0-9_]{1,8}\Z")
+
+
+class RunLogBridge(logging.Handler):
+    """Sends ``memo.*`` records to the Prefect API, attached to the right task run.
+
+    Records emitted inside a flow or task run go where Prefect's context says.
+    The sandboxes log a script's stderr lines from their own reader thread, which
+    has no Prefect context: those name the job (``memo-<task id>-<tree>``), and
+    the task id maps to the task run registered by ``attach``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        from prefect.logging.handlers import APILogHandler
+
+        self._api = APILogHandler()
+        self._api.setFormatter(logging.Formatter("%(message)s"))
+        self._runs: dict[str, tuple[object, object | None]] = {}
+        self._lock = threading.Lock()
+
+    def attach(self, task_id: str, flow_run_id, task_run_id) -> None:
+        with self._lock:
+            self._runs[task_id] = (flow_run_id, task_run_id)
+
+    def detach(self, task_id: str) -> None:
+        with self._lock:
+            self._runs.pop(task_id, None)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from prefect.context import FlowRunContext, TaskRunContext
+
+            if getattr(record, "flow_run_id", None) is None and not (
+                TaskRunContext.get() or FlowRunContext.get()
+            ):
+                ids = self._ids_for(record)
+                if ids is None:
+                    return  # outside any run (e.g. the HTTP app between runs): console only
+                record = logging.makeLogRecord(record.__dict__)
+                record.flow_run_id, record.task_run_id = ids
+            self._api.emit(record)
+        except Exception:  # never let logging break a run
+            self.handleError(record)
+
+    def _ids_for(self, record: logging.LogRecord):
+        args = record.args if isinstance(record.args, tuple) else ()
+        match = _JOB.match(str(args[0])) if args else None
+        if not match:
+            return None
+        with self._lock:
+            return self._runs.get(match.group("task"))
+
+
+class _ThreadTimeoutNotice(logging.Filter):
+    """Drop Prefect's per-task notice that a timeout in a worker thread cannot interrupt I/O.
+
+    Known and intended: the sandbox enforces ``MEMO_TASK_TIMEOUT`` (it kills the
+    script); Prefect's timeout is only a backstop above it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "running in a worker thread" not in str(record.msg)
+
+
+_bridge: RunLogBridge | None = None
+_bridge_lock = threading.Lock()
+
+
+def log_bridge() -> RunLogBridge:
+    """Install (once per process) the bridge on the ``memo`` logger and return it."""
+    global _bridge
+    with _bridge_lock:
+        if _bridge is None:
+            _bridge = RunLogBridge()
+            memo_logger = logging.getLogger("memo")
+            memo_logger.addHandler(_bridge)
+            logging.getLogger("prefect.task_runs").addFilter(_ThreadTimeoutNotice())
+            if memo_logger.getEffectiveLevel() > logging.INFO:
+                memo_logger.setLevel(logging.INFO)
+        return _bridge
+
+
+@contextlib.contextmanager
+def attached_logs(task_id: str) -> Iterator[None]:
+    """While a task runs in a Prefect task run, route its script's stderr lines to that run."""
+    from prefect.context import TaskRunContext
+
+    bridge = log_bridge()
+    ctx = TaskRunContext.get()
+    if ctx is None or ctx.task_run is None:
+        yield
+        return
+    bridge.attach(task_id, ctx.task_run.flow_run_id, ctx.task_run.id)
+    try:
+        yield
+    finally:
+        bridge.detach(task_id)

@@ -1,0 +1,143 @@
+"""The Prefect task that runs one MEMO task: a thin wrapper of ``memo.runner.Runner.run_task``.
+
+Failures are split as ``memo.errors`` splits them:
+
+- the runner's own environment failed (``outcome.retryable``: database, sandbox,
+  export disk) → the wrapper raises ``InfrastructureFault`` and Prefect retries
+  it (``retries`` / ``retry_delay_seconds``);
+- the task's own fault (guard refusal, failing script, timeout, bad row) →
+  the wrapper returns a ``Failed`` state: recorded, never retried.
+
+Each run's ``RunOutcome`` also goes into the night's ``Ledger``, from which the
+flow builds its table artifact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
+
+from flows._support import attached_logs
+from memo.errors import DatabaseUnavailable, MemoError
+from memo.models import RunOutcome
+from memo.runner import TASK_ID, Runner, now_local
+
+DEFAULT_RETRIES = 2
+DEFAULT_RETRY_DELAY = 30.0
+TIMEOUT_MARGIN = 60.0
+"""Prefect's own task timeout is a backstop this far above the sandbox's (which kills the script)."""
+
+
+class InfrastructureFault(Exception):
+    """Raised inside the Prefect task for a retryable outcome, so Prefect retries it."""
+
+    def __init__(self, outcome: RunOutcome):
+        super().__init__(f"{outcome.label or outcome.task_id}: {outcome.message}")
+        self.outcome = outcome
+
+
+def retry_infrastructure_only(task, task_run, state) -> bool:
+    """``retry_condition_fn``: retry an infrastructure fault, never a task's own failure."""
+    return isinstance(state.data, InfrastructureFault)
+
+
+class Ledger:
+    """The outcomes of one night (or one ad-hoc run), by task id; thread-safe."""
+
+    def __init__(self) -> None:
+        self._outcomes: dict[str, RunOutcome] = {}
+        self._lock = threading.Lock()
+
+    def put(self, outcome: RunOutcome) -> None:
+        with self._lock:
+            self._outcomes[outcome.task_id] = outcome
+
+    def get(self, task_id: str) -> RunOutcome | None:
+        with self._lock:
+            return self._outcomes.get(task_id)
+
+
+class UnitContext:
+    """What every unit of a run shares: one Runner (library cache, DB pool) and the ledger.
+
+    A plain class, not a dataclass: Prefect does not look inside it for futures.
+    """
+
+    def __init__(self, runner: Runner, ledger: Ledger | None = None, lock_wait: float | None = None):
+        self.runner = runner
+        self.ledger = ledger or Ledger()
+        self.lock_wait = lock_wait
+
+
+def run_unit(ctx: UnitContext, task_id: str, label: str, dry_run: bool = False) -> dict[str, Any]:
+    """Run one MEMO task; see the module docstring for what it raises or returns."""
+    with attached_logs(task_id):
+        try:
+            outcome = ctx.runner.run_task(task_id, dry_run=dry_run, lock_wait=ctx.lock_wait)
+        except DatabaseUnavailable as exc:  # the run ended but its runlog row could not be written
+            outcome = RunOutcome(
+                task_id, False, exc.message, now_local(ctx.runner.settings),
+                kind=exc.kind, dry_run=dry_run, label=label,
+            )
+    ctx.ledger.put(outcome)
+    if outcome.success:
+        return outcome_row(outcome)
+    if outcome.retryable:
+        raise InfrastructureFault(outcome)
+    return Failed(message=f"{outcome.message} [{outcome.kind}]")
+
+
+memo_task_run = task(
+    run_unit,
+    name="memo-task-run",
+    task_run_name="{label}",
+    cache_policy=NO_CACHE,
+    retries=DEFAULT_RETRIES,
+    retry_delay_seconds=DEFAULT_RETRY_DELAY,
+    retry_condition_fn=retry_infrastructure_only,
+)
+
+
+def configured_unit(task_timeout: float, retries: int = DEFAULT_RETRIES, retry_delay_seconds: float = DEFAULT_RETRY_DELAY):
+    return memo_task_run.with_options(
+        retries=retries,
+        retry_delay_seconds=retry_delay_seconds,
+        timeout_seconds=task_timeout + TIMEOUT_MARGIN,
+    )
+
+
+def task_label(runner: Runner, task_id: str) -> str:
+    """``<username>/<file_name>`` for naming the run; the id itself when the row can't be read."""
+    if not TASK_ID.match(task_id):
+        return task_id
+    try:
+        return runner.db.load_task(task_id).task.label
+    except MemoError:
+        return task_id
+
+
+def outcome_row(outcome: RunOutcome, status: str | None = None) -> dict[str, Any]:
+    """One line of the artifact: task, client, status, duration, bytes, message."""
+    label = outcome.label or outcome.task_id
+    client, _, name = label.partition("/")
+    return {
+        "task": name or label,
+        "client": client if name else "",
+        "status": status or ("Completed" if outcome.success else f"Failed ({outcome.kind})"),
+        "duration": round(outcome.duration, 3),
+        "bytes": outcome.bytes_written,
+        "message": outcome.message,
+        "task_id": outcome.task_id,
+    }
+
+
+def outcome_from_state(task_id: str, label: str, state, started: dt.datetime) -> RunOutcome:
+    """An outcome for a unit that ended without one (crashed, Prefect timeout, cancelled)."""
+    message = (state.message if state is not None else None) or "the run ended without an outcome"
+    name = state.name if state is not None else "Crashed"
+    return RunOutcome(task_id, False, f"{name}: {message}", started, kind="infrastructure", label=label)
