@@ -16,6 +16,12 @@ receives every byte the script writes. The stream is read frame by frame from
 the raw socket (8-byte header: stream id, length) straight into a 1 MiB
 buffer, which is written to the export when full: memory stays flat whatever
 the output size, and stdout/stderr are never mixed (no tty).
+
+``MEMO_CONTAINER_OUTPUT=file`` instead bind-mounts one empty host file (in the
+tree's ``.memo-out/``) writable at ``/memo-out/stdout``, points the script's fd 1
+at it, and copies it to the export after the exit: about 5x faster for outputs
+of hundreds of MB on Podman (the engine's attach path is the bottleneck), at the
+price of one writable host file. stderr still comes through the attach stream.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import socket
 import stat
 import threading
@@ -53,6 +60,18 @@ CLIENT_TIMEOUT = 60
 """Seconds an ordinary API call may take (not the attach stream, which has the task's deadline)."""
 KILL_WAIT = 30
 """Seconds to wait for a killed container to be reported as exited."""
+
+OUT_DIR = ".memo-out"
+"""With ``output=file``: the folder, inside the tree on the host, that holds the script's stdout."""
+OUT_MOUNT = "/memo-out"
+REDIRECT = (
+    "import os, sys\n"
+    "fd = os.open('/memo-out/stdout', os.O_WRONLY | os.O_TRUNC)\n"
+    "os.dup2(fd, 1)\n"
+    "os.close(fd)\n"
+    "os.execvp('python3', ['python3', sys.argv[1]])\n"
+)
+"""With ``output=file``: point fd 1 at the mounted file, then exec the script itself."""
 
 _ENGINE_ERRORS = (requests.exceptions.RequestException, docker.errors.DockerException, OSError)
 
@@ -366,8 +385,17 @@ class DockerSandbox:
         entry = job.entry
         if entry.startswith("/") or ".." in Path(entry).parts:
             raise ValueError(f"entry must be a path inside the tree: {entry!r}")
+        tree = Path(job.tree).resolve()
+        mounts = [docker.types.Mount(c.scripts_mount, str(tree), type="bind", read_only=True)]
+        command = ["python3", entry]
+        if c.output == "file":
+            # Only the one file is mounted writable: the script can create nothing else.
+            mounts.append(
+                docker.types.Mount(f"{OUT_MOUNT}/stdout", str(tree / OUT_DIR / "stdout"), type="bind", read_only=False)
+            )
+            command = ["python3", "-c", REDIRECT, entry]
         host_config = api.create_host_config(
-            mounts=[docker.types.Mount(c.scripts_mount, str(Path(job.tree).resolve()), type="bind", read_only=True)],
+            mounts=mounts,
             network_mode=c.network,
             mem_limit=c.memory,
             memswap_limit=c.memory,
@@ -381,7 +409,7 @@ class DockerSandbox:
         )
         return dict(
             image=self.image,
-            command=["python3", entry],
+            command=command,
             name=job.name,
             user=c.user,
             working_dir=c.scripts_mount,
@@ -445,6 +473,7 @@ class DockerSandbox:
         if missing:
             raise SandboxUnavailable(missing)
         _make_readable(Path(job.tree))
+        out_dir = self._prepare_out_dir(Path(job.tree)) if self.container.output == "file" else None
         tail = StderrTail(job.name, limit=self.settings.stderr_tail)
 
         cid = self._create(api, job)
@@ -491,12 +520,17 @@ class DockerSandbox:
                 exit_code = self._wait(api, cid, time.monotonic() + KILL_WAIT, True)
             duration = time.monotonic() - started
             detail = self._detail(api, cid, exit_code, timed_out, job)
+            if out_dir is not None:
+                self._remove(api, cid)  # nothing writes the file any more
+                demux.written += _copy_out(out_dir / "stdout", stdout)
         finally:
             if stream is not None:
                 stream.close()
             self._remove(api, cid)
             with self._lock:
                 self._inflight.discard(cid)
+            if out_dir is not None:
+                shutil.rmtree(out_dir, ignore_errors=True)
 
         return SandboxResult(
             exit_code=None if timed_out else exit_code,  # as the process sandbox: a kill has no code
@@ -506,6 +540,22 @@ class DockerSandbox:
             bytes_out=demux.written,
             detail=detail,
         )
+
+    def _prepare_out_dir(self, tree: Path) -> Path:
+        """``<tree>/.memo-out/stdout``, an empty file that only the container's user may write."""
+        out_dir = tree / OUT_DIR
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(mode=0o755)
+        target = out_dir / "stdout"
+        target.touch(mode=0o600)
+        uid, _, gid = self.container.user.partition(":")
+        try:
+            os.chown(target, int(uid), int(gid or uid))
+        except (ValueError, PermissionError):
+            # A named user, or a runner that is not root: let anyone write it (the work dir,
+            # MEMO_WORK_DIR, keeps other host users out).
+            os.chmod(target, 0o666)
+        return out_dir
 
     def _wait(self, api: docker.APIClient, cid: str, deadline: float, timed_out: bool) -> int | None:
         timeout = max(deadline - time.monotonic(), 0) + (KILL_WAIT if timed_out else 5)
@@ -610,6 +660,20 @@ class DockerSandbox:
                 self._remove(api, info["Id"])
                 removed += 1
         return removed
+
+
+def _copy_out(path: Path, stdout: BinaryIO) -> int:
+    """Copy the script's stdout file into the export in CHUNK pieces; a missing file is empty."""
+    copied = 0
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return 0
+    with f:
+        while chunk := f.read(CHUNK):
+            write_out(stdout, chunk)
+            copied += len(chunk)
+    return copied
 
 
 def _short(text: str, limit: int = 300) -> str:

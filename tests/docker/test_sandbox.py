@@ -407,3 +407,37 @@ def test_open_files_stay_bounded_over_many_runs(tmp_path):
     for _ in range(12):
         sandbox.run(SandboxJob(tree=tree, timeout=30, name=job_name()), io.BytesIO())
     assert fds() <= before + 2
+
+
+@pytest.mark.parametrize("output", ["attach", "file"])
+def test_both_output_modes_are_exact_and_keep_stderr_apart(tmp_path, output):
+    main = (
+        "import sys\n"
+        "sys.stdout.buffer.write(bytes(range(256)) * 4096 + 'é\\n'.encode())\n"
+        "print('to stderr', file=sys.stderr)\n"
+        "sys.exit(5)\n"
+    )
+    result, out, _ = run(tmp_path, main, output=output)
+    assert out == bytes(range(256)) * 4096 + "é\n".encode()
+    assert result.bytes_out == len(out)
+    assert result.exit_code == 5 and result.stderr_tail == "to stderr"
+
+
+def test_file_output_mode_lets_the_script_write_only_its_stdout(tmp_path):
+    main = LOCKDOWN + (
+        "print('out_dir', attempt('/memo-out/other'))\n"
+        "print('scripts_out', attempt('/scripts/.memo-out/other'))\n"
+    )
+    result, out, job = run(tmp_path, main, output="file")
+    assert result.ok, result.stderr_tail
+    lines = dict(line.split(" ", 1) for line in out.decode().splitlines())
+    assert lines["tree"] != "WROTE" and lines["root"] != "WROTE" and lines["tmp"] == "WROTE"
+    assert lines["out_dir"] != "WROTE" and lines["scripts_out"] != "WROTE"
+    assert not (job.tree / ".memo-out").exists()  # removed after the run
+
+
+def test_file_output_mode_timeout_and_memory(tmp_path):
+    result, out, _ = run(tmp_path, "import time\nprint('a', flush=True)\ntime.sleep(60)\n", timeout=2, output="file")
+    assert result.timed_out and out == b"a\n"
+    result, out, _ = run(tmp_path, "x = bytearray(512 << 20)\n", memory="64m", output="file")
+    assert result.exit_code == 137 and "out of memory" in result.detail
