@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import gc
 import warnings
 from typing import Iterable
 
@@ -50,6 +51,21 @@ def _python_syntax_error(source: str, name: str) -> str | None:
     except (RecursionError, MemoryError):
         return "1:0: too deeply nested for the parser"
     return None
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """libcst builds hundreds of thousands of small objects that all stay
+    alive; the cyclic collector's passes over them are wasted work (about a
+    fifth of the parse).  Pause it for the parse only, and only if it was on."""
+    was_enabled = gc.isenabled()
+    if was_enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Done(Exception):
@@ -141,7 +157,8 @@ def check_source(source: str, name: str = "<script>", policy: Policy | None = No
         if error is not None:
             return GuardReport(name, (), error)
         try:
-            module = cst.parse_module(source)
+            with _gc_paused():
+                module = cst.parse_module(source)
         except cst.ParserSyntaxError as exc:
             return GuardReport(
                 name, (), f"{exc.raw_line}:{exc.raw_column}: the guard's parser (libcst) cannot read this: {exc.message}"

@@ -1,0 +1,137 @@
+"""Benchmark the Code Guard against ``ast.parse`` of the same text.
+
+    .venv/bin/python bench/bench_guard.py [--repeats N]
+
+Measures, in one run on this machine:
+  * a 5,000-line realistic script (the accepted corpus concatenated, with
+    ``main`` renamed per copy), clean and with one ``exec`` added at the end
+    (the refused path also computes positions);
+  * the whole corpus (refused + accepted), one ``check_source`` per file;
+and prints median/min/max seconds and the ratio of the medians to
+``ast.parse`` of the same text.  A breakdown of the 5,000-line check shows
+where the time goes (CPython's syntax check, libcst's parser, the rules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import libcst as cst  # noqa: E402
+
+from guard import check_source, default_policy  # noqa: E402
+from guard.check import _gc_paused, _python_syntax_error  # noqa: E402
+from guard.visitor import GuardVisitor, walk  # noqa: E402
+from tests.guard.conftest import ACCEPTED, REFUSED, read  # noqa: E402
+
+LINES = 5000
+
+
+def big_script(lines: int = LINES) -> str:
+    """The accepted corpus concatenated until ``lines`` lines, each copy's
+    ``main`` renamed; padded with assignments to exactly ``lines``."""
+    out: list[str] = []
+    copy = 0
+    while True:
+        for path in ACCEPTED:
+            text = read(path)
+            text = "\n".join(l for l in text.splitlines() if not l.startswith("from __future__"))
+            text = re.sub(r"\bmain\b", f"main_{copy}", text) + "\n\n"
+            copy += 1
+            chunk = text.splitlines()
+            if len(out) + len(chunk) > lines:
+                out.extend(f"_pad_{i} = {i}" for i in range(lines - len(out)))
+                return "\n".join(out) + "\n"
+            out.extend(chunk)
+
+
+def timeit(fn: Callable[[], object], repeats: int) -> list[float]:
+    fn()  # warm-up (caches, lazy imports)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def row(label: str, times: list[float], base: list[float] | None) -> str:
+    med = statistics.median(times)
+    ratio = f"{med / statistics.median(base):6.1f}x" if base else "      "
+    return f"{label:44} median {med * 1000:8.1f} ms  min {min(times) * 1000:8.1f}  max {max(times) * 1000:8.1f}  {ratio}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    r = args.repeats
+
+    script = big_script()
+    refused = script + "exec('print(1)')\n"
+    corpus = [read(p) for p in REFUSED + ACCEPTED]
+    assert check_source(script).ok and not check_source(refused).ok
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"Python {platform.python_version()}, libcst {cst_version()}, {os.cpu_count()} CPUs, load {load:.2f}, repeats {r}")
+    print(f"5,000-line script: {script.count(chr(10))} lines, {len(script):,} chars; corpus: {len(corpus)} files, "
+          f"{sum(t.count(chr(10)) for t in corpus):,} lines\n")
+
+    base = timeit(lambda: ast.parse(script), r)
+    print(row("ast.parse, 5,000 lines", base, None))
+    print(row("check_source, 5,000 lines, clean", timeit(lambda: check_source(script), r), base))
+    base_r = timeit(lambda: ast.parse(refused), r)
+    print(row("check_source, 5,000 lines + exec at the end", timeit(lambda: check_source(refused), r), base_r))
+
+    print("  breakdown of the clean check:")
+    print(row("    CPython syntax check (compile to AST)", timeit(lambda: _python_syntax_error(script, "s"), r), base))
+    def parse_paused() -> None:
+        with _gc_paused():
+            cst.parse_module(script)
+
+    print(row("    libcst.parse_module (gc paused, as checked)", timeit(parse_paused, r), base))
+    print(row("    (libcst.parse_module with the gc running)", timeit(lambda: cst.parse_module(script), r), base))
+    module = cst.parse_module(script)
+
+    def rules() -> None:
+        v = GuardVisitor(default_policy())
+        walk(module, v)
+        v.finish()
+
+    print(row("    rules (walk + finish)", timeit(rules, r), base))
+
+    def libcst_visit() -> None:
+        v = GuardVisitor(default_policy())
+        module.visit(v)
+        v.finish()
+
+    print(row("    (same rules through libcst's own visit)", timeit(libcst_visit, max(1, r // 2)), base))
+
+    corpus_base = timeit(lambda: [ast.parse(t) for t in corpus], r)
+    print()
+    print(row(f"ast.parse, whole corpus ({len(corpus)} files)", corpus_base, None))
+    print(row("check_source, whole corpus", timeit(lambda: [check_source(t) for t in corpus], r), corpus_base))
+
+
+def cst_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("libcst")
+    except Exception:
+        return "?"
+
+
+if __name__ == "__main__":
+    main()
