@@ -108,6 +108,8 @@ _FORBIDDEN_MODULES: dict[str, str] = {
     "webbrowser": _SUBPROCESS + " — starts a browser program",
     "antigravity": _SUBPROCESS + " — opens a web browser",
     "pydoc": _SUBPROCESS + " — pipepager/tempfilepager run shell commands",
+    "http.server": _OPEN + " — serves any directory, which the script can then fetch",
+    "cgitb": _OPEN + " — writes reports to a log directory",
     "builtins": _BUILTINS,
     "__builtin__": _BUILTINS,
     "__main__": "the script's own module object; its namespace holds __builtins__",
@@ -217,6 +219,10 @@ _MODULE_MEMBERS: dict[str, dict[str, str]] = {
     "xml.etree.ElementTree": {"parse": _OPEN + " — parse(path) opens the file", "iterparse": _OPEN},
     "xml.dom.minidom": {"parse": _OPEN + " — parse(path) opens the file"},
     "xml.sax": {"parse": _OPEN + " — parse(path) opens the file"},
+    "xml.sax.handler": {
+        "feature_external_ges": _OPEN + " — external entities read local files",
+        "feature_external_pes": _OPEN + " — external entities read local files",
+    },
     "asyncio": {
         "create_subprocess_exec": _SUBPROCESS,
         "create_subprocess_shell": _SUBPROCESS,

@@ -36,6 +36,13 @@ _SimpleString = cst.SimpleString
 _ConcatenatedString = cst.ConcatenatedString
 
 
+# builtins whose class pattern matches the subject itself: ``case int(x)``
+_SELF_MATCHING = frozenset(
+    {"bool", "bytearray", "bytes", "dict", "float", "frozenset", "int", "list", "set", "str", "tuple"}
+)
+_FORMAT_METHODS = frozenset({"format", "format_map", "vformat"})
+
+
 class Pending(NamedTuple):
     """A finding before positions are known: ``at`` is the node whose start is
     reported, ``show`` the node whose code is quoted."""
@@ -303,6 +310,44 @@ class GuardVisitor(cst.CSTVisitor):
             self._add(found.rule, node, f"{found.label} in annotation", found.reason + " (annotation strings are evaluated as code)")
             return
 
+    def rule_positional_class_pattern(self, node: cst.MatchClass, cls_name: str | None) -> bool:
+        """``case C(x)`` reads the attribute named by ``C.__match_args__``, a
+        runtime tuple of strings (made with type() or make_dataclass, and with
+        a metaclass any subject matches); positional class patterns are allowed
+        only for the builtins that match themselves — use ``case C(attr=x)``."""
+        if not node.patterns or cls_name in _SELF_MATCHING:
+            return False
+        self._add("positional-class-pattern", node, f"case {cls_name or '…'}(…)",
+                  "positional class patterns read attributes named at run time (__match_args__)")
+        return True
+
+    def rule_wrapper_attributes(self, node: cst.Call, fname: str) -> None:
+        """functools.update_wrapper/wraps copy the attributes named in
+        ``assigned``/``updated`` (e.g. '__globals__'); those must be literal
+        tuples of names that pass the attribute rules."""
+        first = 2 if fname == "update_wrapper" else 1
+        positional = [a for a in node.args if a.keyword is None]
+        named = {normalize(a.keyword.value): a for a in node.args if a.keyword is not None}
+        if any(a.star for a in node.args):
+            self._add("dynamic-attribute", node, f"{fname}(*…)", "copies attributes named by strings the guard cannot see")
+            return
+        for index, key in ((first, "assigned"), (first + 1, "updated")):
+            arg = named.get(key) or (positional[index] if len(positional) > index else None)
+            if arg is None:
+                continue
+            value = arg.value
+            items = value.elements if type(value) in (cst.Tuple, cst.List) else None
+            names = [_literal_str(e.value) for e in items if not isinstance(e, cst.StarredElement)] if items is not None else None
+            if names is None or len(names) != len(items) or any(n is None for n in names):
+                self._add("dynamic-attribute", arg.value, f"{fname}({key}=…)",
+                          "copies attributes named by strings the guard cannot see", node)
+                return
+            for name in names:
+                problem = self._attribute_problem(name)
+                if problem is not None:
+                    self._add(problem[0], arg.value, f"{fname}({key}=…{name!r}…)", problem[1], node)
+                    return
+
     # -------------------------------------------------------------- dispatchers
     def visit_Import(self, node: cst.Import) -> bool:
         for index, alias in enumerate(node.names):
@@ -356,7 +401,12 @@ class GuardVisitor(cst.CSTVisitor):
             bound = name
             if alias.asname is not None and type(alias.asname.name) is _Name:
                 bound = normalize(alias.asname.name.value)
-                self.rule_bound_name(at, bound, f"{label} as {bound}")
+                if not self.rule_bound_name(at, bound, f"{label} as {bound}") and bound != name and (
+                    name in self.policy.dynamic_attribute_functions or name in ("update_wrapper", "wraps")
+                ):
+                    # a renamed getattr-like function escapes the call rules
+                    self._add("dynamic-attribute", at, f"{label} as {bound}",
+                              "renaming an attribute-by-string function hides its calls from the guard")
             self.aliases[bound] = (full, "from")
         return False
 
@@ -393,6 +443,10 @@ class GuardVisitor(cst.CSTVisitor):
                 self._chains.append((root, parts, node, label))
         if not self.rule_attribute_name(node, attr):
             self.rule_dynamic_attribute_value(node, attr)
+        if attr in _FORMAT_METHODS:
+            template = _literal_str(value)
+            if template is not None:  # "{0.__class__}".format, called or bound
+                self.rule_format_template(node, template)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -406,12 +460,14 @@ class GuardVisitor(cst.CSTVisitor):
             return
         if fname in self.policy.dynamic_attribute_functions:
             self.rule_dynamic_attribute_call(node, fname)
-        elif fname in ("format", "format_map") and type(func) is _Attribute:
-            template = _literal_str(func.value)
-            if template is None and node.args and _dotted(func.value) == "str":
+        elif fname in ("update_wrapper", "wraps"):
+            self.rule_wrapper_attributes(node, fname)
+        elif fname in _FORMAT_METHODS and type(func) is _Attribute and _literal_str(func.value) is None:
+            # str.format(template, ...), string.Formatter().format(template, ...)
+            if node.args and node.args[0].keyword is None and not node.args[0].star:
                 template = _literal_str(node.args[0].value)
-            if template is not None:
-                self.rule_format_template(node, template)
+                if template is not None:
+                    self.rule_format_template(node, template)
 
     def visit_Arg(self, node: cst.Arg) -> None:
         if node.keyword is not None:
@@ -425,6 +481,9 @@ class GuardVisitor(cst.CSTVisitor):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._skip.add(id(node.name))
+
+    def visit_MatchClass(self, node: cst.MatchClass) -> None:
+        self.rule_positional_class_pattern(node, _dotted(node.cls))
 
     def visit_MatchKeywordElement(self, node: cst.MatchKeywordElement) -> None:
         # ``case C(attr=...)`` reads ``attr`` from the subject like ``x.attr``.

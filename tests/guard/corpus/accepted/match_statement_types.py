@@ -1,4 +1,4 @@
-# Python 3.10+ match statement on record types; near-misses: case {"open": True}, class patterns with ordinary attributes
+# Python 3.10+ match statement on record types; near-misses: case {"open": True}, class patterns with keyword attributes, case str(s)
 import sys
 
 from sniplets import mysql_connect
@@ -17,8 +17,10 @@ def describe(item):
     match item:
         case Book(title=t, kind="monograph"):
             return f"Monograph: {t}"
-        case Book(t, "edited"):
+        case Book(title=t, kind="edited"):
             return f"Edited volume: {t}"
+        case str(s) if s:
+            return f"Title only: {s}"
         case {"open": True, "title": t}:
             return f"Open Access record: {t}"
         case _:
