@@ -1,0 +1,89 @@
+"""How the HTTP API starts one run: through Prefect (a ``memo-task`` flow run) or directly.
+
+Both are a ``RunFn``: ``run(task_id, dry_run=..., lock_wait=...) -> RunOutcome``,
+called in a worker thread. ``lock_wait`` is handed to the runner's host-wide
+flock: 0 means "answer busy at once if this task is running anywhere on the host".
+
+``serve`` uses ``prefect`` (the issue asks for every run to show in the Prefect
+UI); tests and the load test may choose ``direct`` (the Runner, no Prefect).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Callable, Protocol
+
+from memo.models import RunOutcome
+from memo.settings import Settings
+
+log = logging.getLogger("memo.api")
+
+VIA_CHOICES = ("prefect", "direct")
+VIA_ENV = "MEMO_HTTP_VIA"
+
+
+class RunFn(Protocol):
+    def __call__(self, task_id: str, *, dry_run: bool, lock_wait: float | None) -> RunOutcome: ...
+
+
+class _SharedRunner:
+    """Database engine, sandbox and guard policy shared by all runs of this process; each run
+    gets a fresh ``Runner`` on them, so its library lookups are never stale between requests."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._base = None
+        self._lock = threading.Lock()
+
+    def runner(self):
+        from memo.runner import Runner
+
+        with self._lock:
+            if self._base is None:
+                self._base = Runner(self.settings)
+        base = self._base
+        return Runner(self.settings, db=base.db, sandbox=base.sandbox, policy=base.policy)
+
+    def close(self) -> None:
+        if self._base is not None:
+            self._base.db.dispose()
+
+
+class DirectRuns(_SharedRunner):
+    """Runs on the ``Runner`` itself, no Prefect."""
+
+    def __call__(self, task_id: str, *, dry_run: bool, lock_wait: float | None) -> RunOutcome:
+        return self.runner().run_task(task_id, dry_run=dry_run, lock_wait=lock_wait)
+
+
+class PrefectRuns(_SharedRunner):
+    """Each run is a ``memo-task`` flow run in this process (``flows.task.run_memo_task``),
+    visible in the Prefect UI. Needs ``PREFECT_API_URL`` (else a temporary server starts)."""
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        from flows.task import run_memo_task
+
+        self._run = run_memo_task
+
+    def __call__(self, task_id: str, *, dry_run: bool, lock_wait: float | None) -> RunOutcome:
+        return self._run(self.settings, task_id, dry_run, runner=self.runner(), lock_wait=lock_wait)
+
+
+def default_via(settings: Settings) -> str:
+    """``settings.http_via`` if the settings have it, else ``MEMO_HTTP_VIA``, else ``prefect``."""
+    via = getattr(settings, "http_via", None) or os.environ.get(VIA_ENV) or "prefect"
+    if via not in VIA_CHOICES:
+        raise ValueError(f"{VIA_ENV} must be one of {', '.join(VIA_CHOICES)}, not {via!r}")
+    return via
+
+
+def make_run(settings: Settings, via: str | None = None) -> Callable[..., RunOutcome]:
+    via = via or default_via(settings)
+    if via == "direct":
+        return DirectRuns(settings)
+    if via == "prefect":
+        return PrefectRuns(settings)
+    raise ValueError(f"unknown way to run tasks: {via!r} (expected one of {', '.join(VIA_CHOICES)})")
