@@ -55,10 +55,9 @@ def test_unreadable_or_not_python_exit_2(files, name, needle, capsys):
     assert needle in out.out + out.err
 
 
-def test_syntax_error_reports_its_position(files):
-    r = run(str(files / "broken.py"))
-    assert r.returncode == 2
-    assert f"Syntax error in {files / 'broken.py'} at 1:6: " in r.stdout
+def test_syntax_error_reports_its_position(files, capsys):
+    assert main([str(files / "broken.py")]) == 2
+    assert f"Syntax error in {files / 'broken.py'} at 1:6: " in capsys.readouterr().out
 
 
 def test_json_output(files):
