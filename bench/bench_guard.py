@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import libcst as cst  # noqa: E402
 
 from guard import check_source, default_policy  # noqa: E402
-from guard.check import _gc_paused, _python_syntax_error  # noqa: E402
+from guard.check import _ast_identifiers, _gc_paused, _python_syntax_error  # noqa: E402
 from guard.visitor import GuardVisitor, walk  # noqa: E402
 from tests.guard.conftest import ACCEPTED, REFUSED, read  # noqa: E402
 
@@ -110,6 +110,8 @@ def main() -> None:
         v.finish()
 
     print(row("    rules (walk + finish)", timeit(rules, r), base))
+    tree = ast.parse(script)
+    print(row("    parser cross-check (identifiers of the ast)", timeit(lambda: _ast_identifiers(tree), r), base))
 
     def libcst_visit() -> None:
         v = GuardVisitor(default_policy())

@@ -26,8 +26,9 @@ def _position(source: str, index: int) -> tuple[int, int]:
     return line, index - (source.rfind("\n", 0, index) + 1)
 
 
-def _python_syntax_error(source: str, name: str) -> str | None:
-    """CPython's own verdict on the text, as ``"line:col: message"``.
+def _python_syntax_error(source: str, name: str) -> tuple[str | None, ast.AST | None]:
+    """CPython's own verdict on the text: ``("line:col: message", None)`` or
+    ``(None, tree)``.
 
     The guard refuses what Python would refuse and reports Python's message;
     ``col`` is 0-based (``SyntaxError.offset`` is 1-based).
@@ -35,22 +36,81 @@ def _python_syntax_error(source: str, name: str) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes etc. are not our business
-            compile(source, name, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+            tree = compile(source, name, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as exc:
         line = exc.lineno or 1
         col = max((exc.offset or 1) - 1, 0)
-        return f"{line}:{col}: {exc.msg}"
+        return f"{line}:{col}: {exc.msg}", None
     except ValueError as exc:  # "source code string cannot contain null bytes"
         index = source.find("\0")
         line, col = _position(source, index) if index >= 0 else (1, 0)
-        return f"{line}:{col}: {exc}"
+        return f"{line}:{col}: {exc}", None
     except UnicodeError as exc:  # lone surrogates cannot be encoded
         start = getattr(exc, "start", 0)
         line, col = _position(source, start)
-        return f"{line}:{col}: character {source[start:start + 1]!r} cannot be encoded as UTF-8"
+        return f"{line}:{col}: character {source[start:start + 1]!r} cannot be encoded as UTF-8", None
     except (RecursionError, MemoryError):
-        return "1:0: too deeply nested for the parser"
-    return None
+        return "1:0: too deeply nested for the parser", None
+    return None, tree
+
+
+def _ast_identifiers(tree: ast.AST) -> dict[str, tuple[int, int]]:
+    """Every identifier CPython's parser sees (already NFKC-normalised), with
+    the position of its first node (line, UTF-8 byte column)."""
+    out: dict[str, tuple[int, int]] = {}
+    name_t, attr_t, kw_t, arg_t, alias_t = ast.Name, ast.Attribute, ast.keyword, ast.arg, ast.alias
+    named = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    for node in ast.walk(tree):
+        t = type(node)
+        if t is name_t:
+            found = (node.id,)
+        elif t is attr_t:
+            found = (node.attr,)
+        elif t is kw_t:
+            found = (node.arg,) if node.arg else ()
+        elif t is arg_t:
+            found = (node.arg,)
+        elif t is alias_t:
+            found = tuple(node.name.split(".")) + ((node.asname,) if node.asname else ())
+        elif t in named:
+            found = (node.name,)
+        elif t is ast.ImportFrom:
+            found = tuple(node.module.split(".")) if node.module else ()
+        elif t is ast.Global or t is ast.Nonlocal:
+            found = tuple(node.names)
+        elif t is ast.MatchAs or t is ast.MatchStar:
+            found = (node.name,) if node.name else ()
+        elif t is ast.MatchMapping:
+            found = (node.rest,) if node.rest else ()
+        elif t is ast.MatchClass:
+            found = tuple(node.kwd_attrs)
+        else:
+            continue
+        for ident in found:
+            if ident not in out:
+                out[ident] = (getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
+    return out
+
+
+def _parser_disagreement(source: str, tree: ast.AST, seen: set[str]) -> tuple[Finding, ...]:
+    """Findings for identifiers CPython reads that libcst's tree lacks.
+
+    The rules run on libcst's tree, and the script runs on CPython's; if the
+    two parsers ever read the same text differently (a string for one, code
+    for the other), an identifier would be hidden from the rules.  Such a
+    script is refused.
+    """
+    missing = {i: pos for i, pos in _ast_identifiers(tree).items() if i not in seen}
+    if not missing:
+        return ()
+    lines = source.splitlines()
+    out = []
+    for ident, (line, byte_col) in sorted(missing.items(), key=lambda kv: kv[1]):
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        col = len(text.encode("utf-8")[:byte_col].decode("utf-8", "replace"))
+        out.append(Finding("parser-disagreement", line, col, _short(text), f"{ident} (parsers disagree)",
+                           "CPython reads an identifier here that the guard's parser (libcst) does not; refused"))
+    return tuple(out)
 
 
 @contextlib.contextmanager
@@ -153,7 +213,7 @@ def check_source(source: str, name: str = "<script>", policy: Policy | None = No
             policy = default_policy()
         if source.startswith("\ufeff"):  # a UTF-8 BOM, which Python skips
             source = source[1:]
-        error = _python_syntax_error(source, name)
+        error, tree = _python_syntax_error(source, name)
         if error is not None:
             return GuardReport(name, (), error)
         try:
@@ -168,9 +228,11 @@ def check_source(source: str, name: str = "<script>", policy: Policy | None = No
         visitor = GuardVisitor(policy)
         walk(module, visitor)
         pending = visitor.finish()
-        if not pending:
+        disagreement = _parser_disagreement(source, tree, visitor.identifiers)
+        if not pending and not disagreement:
             return GuardReport(name)
-        return GuardReport(name, _findings(module, pending))
+        findings = _findings(module, pending) if pending else ()
+        return GuardReport(name, tuple(sorted(findings + disagreement, key=lambda f: (f.line, f.column))))
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - fail closed, never crash the runner

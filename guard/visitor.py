@@ -107,6 +107,7 @@ class GuardVisitor(cst.CSTVisitor):
         self.pending: list[Pending] = []
         self.aliases: dict[str, tuple[str, str]] = {}  # bound name -> (origin, "import"|"from")
         self.has_star_import = False
+        self.identifiers: set[str] = set()  # every identifier in the tree, for the parser cross-check
         self._skip: set[int] = set()  # Name nodes that are not references
         self._receivers: set[int] = set()  # Names used as ``name.attr``
         self._inner: set[int] = set()  # Attributes that are the value of another
@@ -352,6 +353,9 @@ class GuardVisitor(cst.CSTVisitor):
     def visit_Import(self, node: cst.Import) -> bool:
         for index, alias in enumerate(node.names):
             dotted = _dotted(alias.name) or ""
+            self.identifiers.update(dotted.split("."))
+            if alias.asname is not None and type(alias.asname.name) is _Name:
+                self.identifiers.add(normalize(alias.asname.name.value))
             at = node if index == 0 else alias  # report ``import os`` at the statement
             self.rule_import(at, dotted, f"import {dotted}")
             if alias.asname is not None and type(alias.asname.name) is _Name:
@@ -365,6 +369,12 @@ class GuardVisitor(cst.CSTVisitor):
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         module = _dotted(node.module) if node.module is not None else ""
+        self.identifiers.update(p for p in (module or "").split(".") if p)
+        if not isinstance(node.names, cst.ImportStar):
+            for a in node.names:
+                self.identifiers.update((_dotted(a.name) or "").split("."))
+                if a.asname is not None and type(a.asname.name) is _Name:
+                    self.identifiers.add(normalize(a.asname.name.value))
         module = "." * len(node.relative) + (module or "")
         relative = module.startswith(".")
         trusted = self.policy.is_trusted(module)
@@ -411,10 +421,11 @@ class GuardVisitor(cst.CSTVisitor):
         return False
 
     def visit_Name(self, node: cst.Name) -> None:
+        name = normalize(node.value)
+        self.identifiers.add(name)
         i = id(node)
         if i in self._skip:
             return
-        name = normalize(node.value)
         if not (self.rule_forbidden_name(node, name) or self.rule_dunder_name(node, name)):
             self.rule_dynamic_attribute_value(node, name)
         if i not in self._receivers:

@@ -246,3 +246,34 @@ def test_guard_imports_neither_prefect_nor_memo():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_parser_disagreement_is_refused(monkeypatch):
+    """If CPython ever saw an identifier that libcst's tree lacks, the rules
+    would be blind to it: the script is refused."""
+    import guard.check as check
+
+    real = check._ast_identifiers
+
+    def with_a_hidden_name(tree):
+        found = real(tree)
+        found["hidden_from_libcst"] = (2, 4)
+        return found
+
+    monkeypatch.setattr(check, "_ast_identifiers", with_a_hidden_name)
+    report = check_source("x = 1\nif x:\n    print(x)\n", "s")
+    assert [(f.rule, f.line, f.column, f.label) for f in report.findings] == [
+        ("parser-disagreement", 2, 4, "hidden_from_libcst (parsers disagree)")
+    ]
+
+
+def test_parsers_agree_on_the_corpus():
+    import ast
+
+    import guard.check as check
+
+    for path in REFUSED + ACCEPTED:
+        text = read(path)
+        visitor = GuardVisitor(default_policy())
+        walk(cst.parse_module(text), visitor)
+        assert set(check._ast_identifiers(ast.parse(text))) <= visitor.identifiers, path.name
