@@ -45,6 +45,9 @@ from memo.selection import select_due_tasks
 from memo.settings import Settings
 
 ARTIFACT_KEY = "memo-nightly"
+GATED_LOCK_WAIT = 6 * 3600.0
+"""A scheduled or catch-up run waits this long for another nightly on the host, then re-checks
+whether its night was done meanwhile; a manual run is refused at once."""
 TASK_DEPLOYMENT = "memo-task/memo-task"
 
 
@@ -76,14 +79,20 @@ def memo_nightly(
     container_block: str | None = None,
     retries: int = DEFAULT_RETRIES,
     retry_delay_seconds: float = DEFAULT_RETRY_DELAY,
+    catch_up: bool = False,
 ):
-    """Run the night's due MEMO tasks. ``run_date`` (YYYY-MM-DD) backfills a given night."""
+    """Run the night's due MEMO tasks. ``run_date`` (YYYY-MM-DD) backfills a given night.
+
+    ``catch_up``: a run started because the night was missed; it is skipped if the
+    night gets done meanwhile (runs made by the schedule behave so too).
+    """
     logger = get_run_logger()
     settings = resolve_settings(database_block, container_block)
     log_bridge()
     scheduled_night, scheduled_at, auto = _night_of_run(settings)
     night = run_date or scheduled_night
-    if run_date is None and auto:
+    scheduled = run_date is None and auto
+    if scheduled:
         decision = catchup.decide_scheduled_run(
             night=night, scheduled_at=scheduled_at, now=catchup.zone_now(settings.zone),
             cron=settings.schedule_cron, last_done=catchup.read_last_night(settings.work_dir),
@@ -92,8 +101,14 @@ def memo_nightly(
         logger.info(decision.reason)
         if not decision.run:
             return Completed(name="Skipped", message=decision.reason)
+    gated = scheduled or catch_up
     try:
-        with night_lock(settings.work_dir):
+        with night_lock(settings.work_dir, wait=GATED_LOCK_WAIT if gated else 0):
+            last_done = catchup.read_last_night(settings.work_dir)
+            if gated and last_done is not None and last_done >= night:
+                reason = f"night {night} already ran (last recorded night {last_done})"
+                logger.info(reason)
+                return Completed(name="Skipped", message=reason)
             return _run_night(settings, night, dispatch, task_deployment, database_block,
                               container_block, retries, retry_delay_seconds)
     except TaskBusy as exc:

@@ -219,3 +219,30 @@ def test_a_late_scheduled_run_follows_the_catch_up_policy(memo, tmp_path, databa
     assert state.name == "Skipped" and "already ran" in state.message
     assert len(memo.runlog(task_id)) == 1
     assert catchup.read_last_night(settings.work_dir) == last.date()
+
+
+def test_serve_start_catches_up_a_missed_night_once(memo, tmp_path, database_url, monkeypatch):
+    from flows import service
+    from memo import catchup
+
+    task_id = memo.task("abccorp", "daily.xml", "print('d')")
+    zone = make_settings(tmp_path, database_url).zone
+    now = dt.datetime.now(zone)
+    cron = f"{now.minute} {(now.hour - 3) % 24} * * *"  # last fire three hours ago
+    settings = make_settings(tmp_path, database_url, schedule_cron=cron)
+    night = catchup.last_scheduled_night(cron, now)[0]
+    # nothing recorded yet: a fresh install missed nothing
+    assert service.catch_up_on_start(settings, background=False) is None
+    catchup.record_night(settings.work_dir, night - dt.timedelta(days=3))  # down since then
+    skip = settings.model_copy(update={"catch_up": "skip"})
+    decision = service.catch_up_on_start(skip, background=False)
+    assert decision is not None and not decision.run and memo.runlog(task_id) == []
+    decision = service.catch_up_on_start(settings, background=False)
+    assert decision.run and decision.night == night
+    assert [bool(r.is_success) for r in memo.runlog(task_id)] == [True]
+    assert catchup.read_last_night(settings.work_dir) == night
+    assert service.catch_up_on_start(settings, background=False) is None  # done: not again
+    monkeypatch.setenv(service.SERVE_ENV, "no")
+    side = service.start(settings)
+    assert side.process is None
+    side.stop()
