@@ -71,6 +71,8 @@ def _ast_identifiers(tree: ast.AST) -> dict[str, tuple[int, int]]:
         elif t is arg_t:
             found = (node.arg,)
         elif t is alias_t:
+            if node.name == "*":
+                continue
             found = tuple(node.name.split(".")) + ((node.asname,) if node.asname else ())
         elif t in named:
             found = (node.name,)

@@ -134,6 +134,9 @@ def test_report_is_frozen_and_ok_is_a_property():
         "ｔｉｔｌｅ = 1\n",
         "compiled = 1\nevaluated = 2\nexecuted = 3\nopened = 4\n",
         "import json\njson.dump(x, sys.stdout, default=str)\n",
+        "from tinyhtml import *\nprint(h('p')('x').render())\n",
+        "match row:\n    case {'open': True, **rest}:\n        pass\n    case [first, *others]:\n        pass\n",
+        "global_count = 0\ndef f():\n    global global_count\n    global_count += 1\n",
     ],
 )
 def test_near_misses_are_accepted(source):
