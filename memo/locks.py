@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from memo.errors import TaskBusy
+from memo.errors import InfrastructureError, TaskBusy
 
 LOCK_DIR = "locks"
 POLL_SECONDS = 0.05
@@ -24,8 +24,11 @@ POLL_SECONDS = 0.05
 @contextmanager
 def file_lock(path: Path, *, wait: float | None, what: str) -> Iterator[None]:
     """Hold an exclusive lock on ``path``; wait up to ``wait`` s (None: forever), then ``TaskBusy``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise InfrastructureError(f"cannot create the lock file {path}: {exc.strerror or exc}") from None
     try:
         deadline = None if wait is None else time.monotonic() + wait
         while True:
@@ -36,8 +39,11 @@ def file_lock(path: Path, *, wait: float | None, what: str) -> Iterator[None]:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise TaskBusy(f"{what} is already running") from None
                 time.sleep(POLL_SECONDS)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:  # the holder's pid, for operators; a full disk must not fail the run
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass
         yield
     finally:
         os.close(fd)

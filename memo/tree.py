@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from memo.errors import TaskInvalid
+from memo.errors import InfrastructureError, TaskInvalid
 from memo.models import Dependencies, TaskSpec
 
 log = logging.getLogger("memo.tree")
@@ -93,6 +93,14 @@ class ScriptTree:
         self._lock_fd: int | None = None
 
     def __enter__(self) -> Path:
+        try:
+            return self._create()
+        except OSError as exc:  # a full, read-only or missing work dir: the runner's fault, not the task's
+            raise InfrastructureError(
+                f"cannot write the script tree in {self.work_dir}: {exc.strerror or exc}"
+            ) from None
+
+    def _create(self) -> Path:
         prepare_work_dir(self.work_dir)
         name = RUN_PREFIX + secrets.token_hex(16)
         lock_path = self.work_dir / f"{name}.lock"
