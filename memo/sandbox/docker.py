@@ -7,8 +7,8 @@ so building a sandbox stays cheap.
 A run: inspect the image (a missing one is an error at once, never a pull),
 create the container (not auto-removed, so the exit code is never lost),
 **attach before start**, start, read the attach stream until the container ends
-or the task's deadline passes (then kill), wait for the exit code, inspect for
-an OOM kill, and always remove the container.
+or the task's deadline passes (then kill), read the exit code and the OOM flag
+(inspect, falling back to ``wait``), and always remove the container.
 
 Why attach: following the logs (``logs(follow=True)``, ``containers.run()``)
 drops data on Podman and on Docker < 24.0.7. An attach made before the start
@@ -58,6 +58,8 @@ ORPHAN_GRACE = 300.0
 """Seconds past its deadline after which a container of another host's runner is an orphan."""
 CLIENT_TIMEOUT = 60
 """Seconds an ordinary API call may take (not the attach stream, which has the task's deadline)."""
+EXIT_POLL = 2.0
+"""Seconds to poll inspect for the exit state after the stream ended, before falling back to wait."""
 KILL_WAIT = 30
 """Seconds to wait for a killed container to be reported as exited."""
 
@@ -513,13 +515,17 @@ class DockerSandbox:
                 self._kill(api, cid)
                 raise self._unavailable("reading output", exc) from None
 
-            exit_code = self._wait(api, cid, deadline, timed_out)
-            if exit_code is None:  # still running past the deadline (stream ended early)
-                timed_out = True
-                self._kill(api, cid)
-                exit_code = self._wait(api, cid, time.monotonic() + KILL_WAIT, True)
+            state = None if timed_out else self._exited_state(api, cid)
+            if state is not None:
+                exit_code = int(state.get("ExitCode", -1))
+            else:
+                exit_code = self._wait(api, cid, deadline, timed_out)
+                if exit_code is None:  # still running past the deadline (stream ended early)
+                    timed_out = True
+                    self._kill(api, cid)
+                    exit_code = self._wait(api, cid, time.monotonic() + KILL_WAIT, True)
             duration = time.monotonic() - started
-            detail = self._detail(api, cid, exit_code, timed_out, job)
+            detail = self._detail(api, cid, exit_code, timed_out, job, state)
             if out_dir is not None:
                 self._remove(api, cid)  # nothing writes the file any more
                 demux.written += _copy_out(out_dir / "stdout", stdout)
@@ -570,15 +576,37 @@ class DockerSandbox:
         except _ENGINE_ERRORS as exc:
             raise self._unavailable("wait", exc) from None
 
-    def _detail(self, api, cid: str, exit_code: int | None, timed_out: bool, job: SandboxJob) -> str:
+    def _exited_state(self, api: docker.APIClient, cid: str) -> dict | None:
+        """The container's State once the engine reports it exited (the stream has ended).
+
+        Polling inspect for a short while is much quicker than ``wait`` on Podman,
+        whose wait lags the exit by 0.3-0.5 s; ``None`` if it is not seen exited
+        soon, and ``wait`` decides.
+        """
+        give_up = time.monotonic() + EXIT_POLL
+        pause = 0.005
+        while True:
+            try:
+                state = api.inspect_container(cid).get("State") or {}
+            except _ENGINE_ERRORS:
+                return None
+            if state.get("Status") in ("exited", "stopped", "dead") and state.get("ExitCode") is not None:
+                return state
+            if time.monotonic() + pause > give_up:
+                return None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+    def _detail(self, api, cid: str, exit_code: int | None, timed_out: bool, job: SandboxJob,
+                state: dict | None = None) -> str:
         if timed_out:
             return f"killed: timed out after {job.timeout:g} s"
-        oom = False
-        try:
-            state = api.inspect_container(cid).get("State") or {}
-            oom = bool(state.get("OOMKilled"))
-        except _ENGINE_ERRORS:
-            pass
+        if state is None:
+            try:
+                state = api.inspect_container(cid).get("State") or {}
+            except _ENGINE_ERRORS:
+                state = {}
+        oom = bool(state.get("OOMKilled"))
         if oom:
             return f"killed: out of memory (limit {self.container.memory})"
         if exit_code == 137:
