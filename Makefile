@@ -22,8 +22,10 @@ setup: $(STAMP)
 podman:
 	bash docker/podman-up.sh
 
+# The sample library lives in the local MariaDB, read by the scripts as production's is.
 # Containers when Podman can be set up here (root, apt), the process sandbox otherwise.
 demo: setup
+	bash .ci/mariadb-up.sh
 	-bash docker/podman-up.sh > var-podman-up.log 2>&1 || echo "demo: no container runtime (see var-podman-up.log); using the process sandbox"
 	@rm -f var-podman-up.log
 	$(BIN)/memo-taskrunner demo

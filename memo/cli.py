@@ -62,6 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PREFECT_DEFAULTS = {
+    # No telemetry from a machine that may have no internet (else ERROR lines).
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # Without PREFECT_API_URL a temporary server starts in-process: 7-16 s, more on a
+    # busy host, against a default limit of 20 s.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+}
+
+
+def prefect_environment() -> None:
+    """Defaults for the commands that start Prefect; an operator's own values win."""
+    import os
+
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # The guard must start in milliseconds: hand over before anything else is imported.
@@ -73,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for noisy in ("httpx", "httpcore", "docker", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command in ("nightly", "serve", "demo"):
+        prefect_environment()
     try:
         if args.command == "demo":
             from memo.demo.run import run_demo
