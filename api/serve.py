@@ -7,14 +7,17 @@ accepting, lets open requests finish, and the app waits for runs still going.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 
 from memo.settings import Settings
 
 log = logging.getLogger("memo.api")
 
 
-def build_server(settings: Settings, *, via: str | None = None, lock_wait: float = 0.0, sockets=None):
+def build_server(settings: Settings, *, via: str | None = None, lock_wait: float = 0.0):
     """A configured ``uvicorn.Server`` for these settings (not started)."""
     import uvicorn
 
@@ -34,16 +37,11 @@ def build_server(settings: Settings, *, via: str | None = None, lock_wait: float
 
 
 def start_prefect_side(settings: Settings):
-    """Hook: start this host's Prefect side (the nightly deployment) next to the API.
+    """This host's Prefect side (``flows.service.start``): catch-up of a missed night and the
+    served deployments, unless workers serve them. Returns something with ``stop()``."""
+    from flows.service import start
 
-    Returns something with ``stop()``, or None when flows/ offers nothing to start.
-    """
-    try:
-        from flows import service  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning("flows.service not found: serving the HTTP API only, no nightly deployment")
-        return None
-    return service.start(settings)
+    return start(settings)
 
 
 def serve(settings: Settings, *, via: str | None = None, api_only: bool = False) -> int:
@@ -60,15 +58,40 @@ def serve(settings: Settings, *, via: str | None = None, api_only: bool = False)
                     "keep it on localhost or behind the proxy", settings.http_host, settings.http_port)
 
     server = build_server(settings, via=via)
-    prefect_side = None if api_only else start_prefect_side(settings)
-    try:
-        server.run()
-    except SystemExit as exc:  # uvicorn exits 1 when it cannot bind
-        return int(exc.code or 1)
-    finally:
-        if prefect_side is not None:
-            prefect_side.stop()
+    with _signals_end_serve():
+        prefect_side = None if api_only else start_prefect_side(settings)
+        try:
+            server.run()
+        except SystemExit as exc:  # uvicorn exits (3) when it cannot start, e.g. the port is taken
+            return int(exc.code or 1)
+        finally:
+            if prefect_side is not None:
+                prefect_side.stop()
     return 0 if server.started else 1
+
+
+@contextlib.contextmanager
+def _signals_end_serve():
+    """SIGTERM/SIGINT end ``serve`` normally.
+
+    uvicorn shuts down gracefully on them, then re-raises the signal once it has
+    restored the previous handlers; with the default handlers that kills the
+    process on the spot, skipping ``prefect_side.stop()`` and the atexit hooks
+    (orphaning the served deployments' child and Prefect's temporary server).
+    Handlers that only take note let ``serve`` return 0 instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {sig: signal.signal(sig, lambda s, _f: received.append(s)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            log.info("stopped by %s", signal.Signals(received[0]).name)
 
 
 def main(argv: list[str] | None = None) -> int:
