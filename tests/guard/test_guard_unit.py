@@ -280,3 +280,18 @@ def test_parsers_agree_on_the_corpus():
         visitor = GuardVisitor(default_policy())
         walk(cst.parse_module(text), visitor)
         assert set(check._ast_identifiers(ast.parse(text))) <= visitor.identifiers, path.name
+
+
+def test_the_cyclic_gc_is_restored_after_a_check():
+    import gc
+
+    assert gc.isenabled()
+    check_source("import os\n")
+    check_source("x = (\n")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check_source("print(1)\n")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
