@@ -47,17 +47,9 @@ if [ -f "$STATE/preexisting" ]; then
     fi
     rm -f "$STATE/preexisting"
 fi
-# CNI's iptables chains for the bridge network (only made when a container used it).
-if command -v iptables >/dev/null; then
-    for table in nat filter; do
-        iptables -t "$table" -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^CNI-/ {print $2}' | while read -r chain; do
-            iptables -t "$table" -S 2>/dev/null | grep -E "^-A [A-Z_-]+ .*-j $chain( |$)" | sed 's/^-A/-D/' |
-                while read -r rule; do eval iptables -t "$table" "$rule" 2>/dev/null || true; done
-            iptables -t "$table" -F "$chain" 2>/dev/null || true
-            iptables -t "$table" -X "$chain" 2>/dev/null || true
-        done
-    done
-fi
+# CNI's iptables rules for a bridge network go with the containers removed above
+# (`podman rm` tears their networks down); none are touched here, as other
+# Podman or CNI users on the machine may own some.
 
 if [ "${1:-}" = --purge ]; then
     log "deleting $STATE"
