@@ -148,3 +148,32 @@ def test_failing_scripts_keep_the_previous_export_and_leave_no_container(memo, t
         assert managed(api, task_id) == []
     finally:
         runner.db.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("broken", ["image", "engine"])
+def test_missing_image_or_engine_fails_the_task_clearly_and_the_next_task_still_runs(
+    memo, tmp_path, database_url, broken
+):
+    settings = docker_settings(tmp_path, database_url=database_url)
+    if broken == "image":
+        settings.docker_image = "localhost/memo-no-such-image:0"
+    else:
+        settings.container.docker_host = f"unix://{tmp_path}/no-engine.sock"
+    runner = Runner(settings)
+    try:
+        first = memo.task("abccorp", "one.txt", "print(1)")
+        second = memo.task("abccorp", "two.txt", "print(2)")
+        outcomes = [runner.run_task(first), runner.run_task(second)]
+    finally:
+        runner.db.dispose()
+    words = "memo-no-such-image" if broken == "image" else "unreachable"
+    for outcome, task_id in zip(outcomes, (first, second)):
+        assert not outcome.success and outcome.kind == "sandbox"
+        assert words in outcome.message
+        assert [r.is_success for r in memo.runlog(task_id)] == [False]
+    # doctor reports the same problem
+    from memo.doctor import collect_problems
+
+    found = collect_problems(settings)["sandbox (docker)"]
+    assert found and words in found[0]

@@ -441,3 +441,15 @@ def test_file_output_mode_timeout_and_memory(tmp_path):
     assert result.timed_out and out == b"a\n"
     result, out, _ = run(tmp_path, "x = bytearray(512 << 20)\n", memory="64m", output="file")
     assert result.exit_code == 137 and "out of memory" in result.detail
+
+
+def test_engine_too_old_is_refused_before_any_container(tmp_path, monkeypatch, api):
+    sandbox = DockerSandbox(docker_settings(tmp_path))
+    client = sandbox._api()
+    old = {"Version": "20.10.24", "ApiVersion": "1.41", "Components": [{"Name": "Engine", "Version": "20.10.24"}]}
+    monkeypatch.setattr(client, "version", lambda *a, **k: old)
+    assert any("20.10.24 is too old" in p for p in sandbox.problems())
+    name = job_name()
+    with pytest.raises(SandboxUnavailable, match="24.0.7"):
+        sandbox.run(SandboxJob(tree=make_tree(tmp_path, "print(1)\n"), timeout=10, name=name), io.BytesIO())
+    assert containers_named(api, name) == []
