@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from memo import schema
-from memo.errors import DatabaseUnavailable, TaskInvalid, TaskNotFound
+from memo.errors import DatabaseRefused, DatabaseUnavailable, TaskInvalid, TaskNotFound
 from memo.models import Query, RunOutcome, Script, Task, TaskSpec
 
 log = logging.getLogger("memo.database")
@@ -87,7 +87,7 @@ class MemoDatabase:
                 code = _error_code(exc)
                 reason = str(exc.orig).strip() if exc.orig else str(exc)
                 if code in PERMANENT_ERRORS or isinstance(exc, ProgrammingError):
-                    raise DatabaseUnavailable(f"MEMO database refused to {what}: {reason}") from None
+                    raise DatabaseRefused(f"MEMO database refused to {what}: {reason}") from None
                 if attempt == self.retries:
                     raise DatabaseUnavailable(
                         f"MEMO database unreachable, could not {what} after {attempt} attempts: {reason}"

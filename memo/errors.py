@@ -67,6 +67,15 @@ class DatabaseUnavailable(InfrastructureError):
     kind = "database"
 
 
+class DatabaseRefused(DatabaseUnavailable):
+    """The database refused the login or a statement (missing privilege, unknown database).
+
+    Permanent: retrying cannot help, so it is not an infrastructure fault to retry.
+    """
+
+    kind = "database_refused"
+
+
 class SandboxUnavailable(InfrastructureError):
     kind = "sandbox"
 

@@ -111,7 +111,7 @@ class Runner:
             self.db.write_runlog(outcome)
         except DatabaseUnavailable as exc:
             log.error("runlog NOT written for %s (%s): %s", outcome.label, outcome.message, exc.message)
-            raise DatabaseUnavailable(
+            raise type(exc)(  # DatabaseRefused stays permanent (not retried)
                 f"{outcome.label}: run {'succeeded' if outcome.success else 'failed'} "
                 f"({outcome.message}) but the runlog row was not written: {exc.message}"
             ) from None

@@ -100,7 +100,7 @@ class MariaDB:
 
     def admin_sql(self, sql: str) -> None:
         with self.admin.connect() as conn:
-            conn.exec_driver_sql(sql)
+            conn.execute(sa.text(sql))
 
     def url_via(self, host: str, port: int, user: str | None = None, password: str | None = None) -> str:
         """This database's URL through another address (a proxy) and/or another login."""
