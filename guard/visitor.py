@@ -117,6 +117,7 @@ class GuardVisitor(cst.CSTVisitor):
         self._chain_label: dict[int, str] = {}
         self._chains: list[tuple[str, list[str], cst.CSTNode, str]] = []
         self._values: dict[str, list[cst.Name]] = {}
+        self._stores: set[int] = set()  # Names assigned to (``json = None``), not used as values
         self._annotation_strings: list[tuple[cst.CSTNode, str]] = []
         # derived look-ups
         self._member_roots = {k.split(".", 1)[0] for k in policy.module_members}
@@ -428,7 +429,7 @@ class GuardVisitor(cst.CSTVisitor):
             return
         if not (self.rule_forbidden_name(node, name) or self.rule_dunder_name(node, name)):
             self.rule_dynamic_attribute_value(node, name)
-        if i not in self._receivers:
+        if i not in self._receivers and i not in self._stores:
             self._values.setdefault(name, []).append(node)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
@@ -479,6 +480,10 @@ class GuardVisitor(cst.CSTVisitor):
                 template = _literal_str(node.args[0].value)
                 if template is not None:
                     self.rule_format_template(node, template)
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        if type(node.target) is _Name:
+            self._stores.add(id(node.target))
 
     def visit_Arg(self, node: cst.Arg) -> None:
         if node.keyword is not None:

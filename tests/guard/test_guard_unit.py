@@ -137,6 +137,7 @@ def test_report_is_frozen_and_ok_is_a_property():
         "from tinyhtml import *\nprint(h('p')('x').render())\n",
         "match row:\n    case {'open': True, **rest}:\n        pass\n    case [first, *others]:\n        pass\n",
         "global_count = 0\ndef f():\n    global global_count\n    global_count += 1\n",
+        "try:\n    import ujson as json\nexcept ImportError:\n    json = None\n",
     ],
 )
 def test_near_misses_are_accepted(source):
