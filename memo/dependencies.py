@@ -130,8 +130,17 @@ class _ImportCollector(cst.CSTVisitor):
                     self._add(node, "query", (name,))
 
 
+MAX_SCRIPT_BYTES = 256 * 1024
+"""Largest script or sniplet accepted. MEMO keeps them in TEXT columns (64 KiB at most);
+parsing costs seconds per 100 KB (here and in the guard), so a bigger body is refused
+before it is parsed rather than stalling the night."""
+
+
 def read_library_imports(source: str, *, in_sniplet: bool = False) -> list[LibraryImport]:
-    """The library items ``source`` imports. Raises ``TaskInvalid`` on a syntax error."""
+    """The library items ``source`` imports. Raises ``TaskInvalid`` on a syntax error or an oversized body."""
+    size = len(source.encode("utf-8", "surrogatepass"))
+    if size > MAX_SCRIPT_BYTES:
+        raise TaskInvalid(f"script of {size / 2**20:.1f} MiB is larger than the {MAX_SCRIPT_BYTES // 1024} KiB limit")
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:

@@ -23,6 +23,8 @@ log = logging.getLogger("memo.exports")
 PARTIAL_DIR = ".partial"
 DRY_RUN_DIR = "tmp"
 MAX_NAME_BYTES = 200
+NAME_MAX = 255
+"""The filesystem's limit on one name, in bytes."""
 
 
 def check_path_name(value: str | None, what: str) -> str:
@@ -51,6 +53,8 @@ def export_target(exports_dir: Path, username: str, file_name: str, *, dry_run: 
         raise TaskInvalid(f"username '{DRY_RUN_DIR}' is reserved for dry runs")
     if dry_run:
         target = Path(exports_dir) / DRY_RUN_DIR / f"{username}_{file_name}"
+        if len(target.name.encode("utf-8")) > NAME_MAX:
+            raise TaskInvalid(f"dry-run file name {target.name!r} is longer than {NAME_MAX} bytes")
     else:
         target = Path(exports_dir) / username / file_name
     root = Path(exports_dir).resolve()
@@ -79,7 +83,8 @@ class ExportFile:
         partial_dir = self.exports_dir / PARTIAL_DIR
         try:
             partial_dir.mkdir(parents=True, exist_ok=True)
-            self.partial = partial_dir / f"{secrets.token_hex(12)}-{self.target.name[:60]}"
+            suffix = self.target.name.encode("utf-8")[:120].decode("utf-8", "ignore")  # bytes, not chars
+            self.partial = partial_dir / f"{secrets.token_hex(12)}-{suffix}"
             fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         except OSError as exc:
             raise ExportWriteError(f"cannot create the export in {self.exports_dir}: {exc.strerror}") from None

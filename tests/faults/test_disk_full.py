@@ -66,11 +66,11 @@ def fill(folder) -> None:
 def test_work_dir_full_fails_clearly_and_is_logged(memo, tmp_path, database_url, case):
     """No room for the script tree: a clear infrastructure failure with a runlog row, not a crash."""
     settings = settings_for(tmp_path, database_url)
-    body = "print('ok')\n"
-    if case == "tree_too_big":  # a 600 KB script (under the size limit) in a 256 KiB work dir
-        body += "# padding\n" * 60_000
-        memo.execute("ALTER TABLE script MODIFY body MEDIUMTEXT")  # MEMO's TEXT holds 64 KiB
-    task_id = memo.task("abccorp", "big.xml", body)
+    sql = "SELECT 1"
+    if case == "tree_too_big":  # the task's own query, 600 KB, in a 256 KiB work dir
+        sql = "SELECT '" + "q" * 600_000 + "'"
+        memo.execute("ALTER TABLE query MODIFY body MEDIUMTEXT")  # MEMO's TEXT holds 64 KiB
+    task_id = memo.task("abccorp", "big.xml", "print('ok')", sql=sql)
     (settings.exports_dir / "abccorp").mkdir(parents=True)
     (settings.exports_dir / "abccorp" / "big.xml").write_bytes(PREVIOUS)
     with tmpfs(settings.work_dir, "256k"):
