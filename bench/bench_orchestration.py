@@ -1,0 +1,251 @@
+"""Prefect's orchestration overhead per MEMO task: the nightly flow against the same tasks run bare.
+
+    .venv/bin/python bench/bench_orchestration.py [--tasks 100] [--concurrency 1] [--rounds 3]
+        [--mariadb] [--api-url URL] [--docker]
+
+One MEMO database of N trivial tasks (``print('hello')``, all due), the process
+sandbox. Each round runs the night three ways, in turn (so a burst of load on a
+shared machine hits all alike), and the median over the rounds is reported:
+
+- **scripts**: each task's script run directly, ``python main.py`` > file — no runner;
+- **runner**: ``Runner.run_task`` for every due task (selection, database, guard,
+  tree, sandbox, export, runlog) with the same concurrency — no Prefect;
+- **nightly**: ``flows.nightly.run_nightly`` — the ``memo-nightly`` flow with a task
+  run per MEMO task, against a real ``prefect server`` (started here unless
+  ``--api-url``; its start-up is reported apart, it is not part of a night).
+
+Overhead per task = (nightly − runner) / N is Prefect's cost; (nightly − scripts) / N
+is everything the runner adds to a bare script. ``--docker`` also times one task in
+the docker sandbox (needs ``docker/podman-up.sh``) for the "well under 10 % of a
+container run" comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+NIGHT = dt.date(2024, 6, 3)
+SCRIPT = "print('hello')\n"
+
+
+def seed(url: str, n: int) -> list[str]:
+    import sqlalchemy as sa
+
+    from memo import schema
+    from tests.conftest import Memo
+
+    engine = sa.create_engine(url)
+    schema.create_schema(engine)
+    engine.dispose()
+    memo = Memo(url)
+    ids = [memo.task(f"client{i % 10}", f"task{i:03d}.txt", SCRIPT) for i in range(n)]
+    memo.engine.dispose()
+    return ids
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen, str, float]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PREFECT_HOME=str(home),
+               PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db")
+    env.pop("PREFECT_API_URL", None)
+    started = time.monotonic()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start",
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=open(home / "server.log", "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    import httpx
+
+    url = f"http://127.0.0.1:{port}/api"
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return proc, url, time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() - started > 180:
+            raise SystemExit("prefect server did not start; see " + str(home / "server.log"))
+        time.sleep(0.3)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run_scripts(folder: Path, n: int, concurrency: int) -> float:
+    trees = []
+    for i in range(n):
+        tree = folder / f"t{i}"
+        tree.mkdir(parents=True, exist_ok=True)
+        (tree / "main.py").write_text(SCRIPT)
+        trees.append(tree)
+
+    def one(tree: Path) -> None:
+        with open(tree / "out", "wb") as out:
+            subprocess.run([sys.executable, "main.py"], cwd=tree, stdout=out, stderr=subprocess.PIPE, check=True)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, trees))
+    return time.monotonic() - started
+
+
+def run_runner(settings) -> float:
+    from memo.runner import Runner
+    from memo.selection import select_due_tasks
+
+    started = time.monotonic()
+    runner = Runner(settings)
+    runner.remove_orphans()
+    due = select_due_tasks(runner.db.candidate_tasks(NIGHT), NIGHT).due
+    with ThreadPoolExecutor(settings.concurrency) as pool:
+        outcomes = list(pool.map(lambda t: runner.run_task(t.id), due))
+    runner.db.dispose()
+    assert all(o.success for o in outcomes), [o.message for o in outcomes if not o.success][:3]
+    return time.monotonic() - started
+
+
+def run_flow(settings) -> float:
+    from flows.nightly import run_nightly
+
+    started = time.monotonic()
+    state = run_nightly(settings, NIGHT)
+    elapsed = time.monotonic() - started
+    assert state.is_completed(), state.message
+    return elapsed
+
+
+def docker_run_seconds(settings, task_id: str, runs: int = 10) -> float | None:
+    from memo.runner import Runner
+
+    try:
+        runner = Runner(settings.model_copy(update={"sandbox": "docker"}))
+        if runner.sandbox.problems():
+            print("docker sandbox not usable:", runner.sandbox.problems(), file=sys.stderr)
+            return None
+        runner.run_task(task_id)  # warm-up
+        times = []
+        for _ in range(runs):
+            outcome = runner.run_task(task_id)
+            if not outcome.success:
+                print("docker run failed:", outcome.message, file=sys.stderr)
+                return None
+            times.append(outcome.duration)
+        return statistics.median(times)
+    except Exception as exc:  # no engine here
+        print(f"docker sandbox not usable: {exc}", file=sys.stderr)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mariadb", action="store_true", help="a throw-away MariaDB database, not SQLite")
+    parser.add_argument("--api-url", help="a running Prefect server's API (default: start one)")
+    parser.add_argument("--docker", action="store_true", help="also time one task in the docker sandbox")
+    args = parser.parse_args(argv)
+
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger().handlers[0].setLevel(logging.ERROR)  # memo.* lines still go to the API
+    from memo.settings import Settings
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-orch-"))
+    admin = dbname = None
+    if args.mariadb:
+        import sqlalchemy as sa
+
+        base = os.environ.get("MEMO_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
+        dbname = f"memo_bench_{secrets.token_hex(4)}"
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE `{dbname}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        url = f"{base}/{dbname}?charset=utf8mb4"
+    else:
+        url = f"sqlite:///{folder / 'memo.sqlite'}"
+    ids = seed(url, args.tasks)
+    settings = Settings(database_url=url, exports_dir=folder / "exports", work_dir=folder / "work",
+                        sandbox="process", task_timeout=60, concurrency=args.concurrency)
+    server = None
+    server_start = None
+    try:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        if args.api_url:
+            api = args.api_url
+        else:
+            server, api, server_start = start_server(folder)
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            run_flow(settings.model_copy(update={"concurrency": 1}))  # warm-up: imports, flow registration
+            run_runner(settings)
+            scripts, runner, nightly = [], [], []
+            for r in range(args.rounds):
+                scripts.append(run_scripts(folder / f"scripts{r}", args.tasks, args.concurrency))
+                runner.append(run_runner(settings))
+                nightly.append(run_flow(settings))
+                print(f"round {r + 1}: scripts {scripts[-1]:.2f} s, runner {runner[-1]:.2f} s, "
+                      f"nightly {nightly[-1]:.2f} s", file=sys.stderr)
+            from prefect.logging.handlers import APILogHandler
+
+            APILogHandler().flush()  # before the server goes
+        container = docker_run_seconds(settings, ids[0]) if args.docker else None
+    finally:
+        if server is not None:
+            stop(server)
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{dbname}`")
+
+    n = args.tasks
+    med = statistics.median
+    s, ru, ni = med(scripts), med(runner), med(nightly)
+    prefect_ms = (ni - ru) / n * 1000
+    total_ms = (ni - s) / n * 1000
+    print(f"\n{n} tasks, process sandbox, concurrency {args.concurrency}, "
+          f"{'MariaDB' if args.mariadb else 'SQLite'}, median of {args.rounds} rounds\n")
+    print("| way | night wall time, median (min–max) | per task |")
+    print("|---|---|---|")
+    for label, values in (("scripts: bare `python main.py`", scripts), ("runner: `Runner.run_task`, no Prefect", runner),
+                          ("nightly: `memo-nightly` flow", nightly)):
+        print(f"| {label} | {med(values):.2f} s ({min(values):.2f}–{max(values):.2f}) | {med(values) / n * 1000:.1f} ms |")
+    print(f"\nPrefect overhead per task: (nightly − runner) / {n} = **{prefect_ms:.1f} ms**")
+    print(f"Runner + Prefect overhead per task over a bare script: (nightly − scripts) / {n} = {total_ms:.1f} ms")
+    if server_start is not None:
+        print(f"prefect server start-up (not part of a night): {server_start:.1f} s")
+    if container is not None:
+        print(f"one task in the docker sandbox: {container * 1000:.0f} ms median → Prefect overhead = "
+              f"{prefect_ms / (container * 1000) * 100:.1f} % of a container run")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
