@@ -150,7 +150,7 @@ def test_timeout_kills_and_removes(tmp_path):
 def test_timeout_while_output_keeps_flowing(tmp_path):
     main = "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"
     result, out, _ = run(tmp_path, main, timeout=2)
-    assert result.timed_out and len(out) > 0 and set(out) == {ord("x")}
+    assert result.timed_out and len(out) > 0 and not out.strip(b"x")
 
 
 LOCKDOWN = r'''
