@@ -1,0 +1,234 @@
+"""Output size: 1 MB, 100 MB and 1 GiB exports, against ``cat``-ing the same bytes to a file.
+
+The script writes its bytes in 1 MiB blocks to stdout. Per size, in rounds:
+
+- ``cat src > dst`` of a file holding the same bytes (page cache warm), and the
+  same followed by ``fsync`` — the runner fsyncs every export (and its folder)
+  before the atomic rename, so this is the like-for-like floor;
+- **bare**: the script itself, ``python main.py > file`` or the identical
+  container with its stdout copied to a file (see the overhead section);
+- **runner**: ``Runner.run_task`` in a child process that reports its own peak
+  RSS (``VmHWM``: the runner alone, not the script).
+
+``os.sync()`` runs (untimed) before each measurement so one run's dirty pages
+do not slow the next.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from bench.common import (
+    BenchMemo,
+    Goal,
+    Section,
+    Stat,
+    Table,
+    bench_settings,
+    docker_problem,
+    fresh_dir,
+    log,
+    mmm,
+    ratio,
+    run_child,
+    settings_dict,
+    settings_from,
+    vm_hwm_kb,
+)
+
+MB = 1_000_000
+GIB = 1 << 30
+BLOCK = 1 << 20
+RSS_GOAL_MB = 300
+FLAT_MB = 32
+
+
+def script(size: int) -> str:
+    return (
+        "import sys\n"
+        f"SIZE = {size}\n"
+        "line = b'x' * 1023 + b'\\n'\n"
+        "block = line * 1024\n"
+        "out = sys.stdout.buffer\n"
+        "left = SIZE\n"
+        "while left >= len(block):\n"
+        "    out.write(block)\n"
+        "    left -= len(block)\n"
+        "out.write(block[:left])\n"
+        "out.flush()\n"
+    )
+
+
+def write_source(path: Path, size: int) -> None:
+    block = (b"x" * 1023 + b"\n") * 1024
+    with open(path, "wb") as f:
+        left = size
+        while left >= len(block):
+            f.write(block)
+            left -= len(block)
+        f.write(block[:left])
+
+
+def _fsync_file_and_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def cat(src: Path, dst: Path, fsync: bool) -> float:
+    dst.unlink(missing_ok=True)
+    os.sync()
+    t0 = time.perf_counter()
+    with open(dst, "wb") as out:
+        subprocess.run(["cat", str(src)], stdout=out, check=True)
+    if fsync:
+        _fsync_file_and_dir(dst)
+    elapsed = time.perf_counter() - t0
+    dst.unlink()
+    return elapsed
+
+
+def child_bare_output(settings: dict, tree: str, out: str) -> dict:
+    import sys
+
+    from bench.overhead import BareDocker, bare_process
+
+    settings = settings_from(settings)
+    runner = BareDocker(settings) if settings.sandbox == "docker" else None
+    os.sync()
+    t0 = time.perf_counter()
+    code = runner.run(Path(tree), Path(out)) if runner else bare_process(Path(tree), Path(out), sys.executable)
+    elapsed = time.perf_counter() - t0
+    size = Path(out).stat().st_size
+    Path(out).unlink()
+    if code != 0:
+        raise RuntimeError(f"bare run exited {code}")
+    return {"duration": elapsed, "bytes": size}
+
+
+def child_runner_output(settings: dict, task_id: str) -> dict:
+    import logging
+
+    from memo.runner import Runner
+
+    logging.basicConfig(level=logging.WARNING)
+    settings = settings_from(settings)
+    runner = Runner(settings)
+    before = vm_hwm_kb()
+    os.sync()
+    t0 = time.perf_counter()
+    outcome = runner.run_task(task_id)
+    elapsed = time.perf_counter() - t0
+    if not outcome.success:
+        raise RuntimeError(outcome.message)
+    Path(outcome.export_path).unlink()
+    return {"duration": elapsed, "bytes": outcome.bytes_written, "hwm_before_kb": before}
+
+
+def run(ctx) -> Section:
+    sizes = [MB, 100 * MB] if ctx.quick else [MB, 100 * MB, GIB]
+    label = {MB: "1 MB", 100 * MB: "100 MB", GIB: "1 GiB"}
+    section = Section(
+        "output", "Output size: 1 MB, 100 MB, 1 GiB exports",
+        intro=(
+            "The script writes its bytes in 1 MiB blocks to stdout; the runner streams them into the "
+            "export's partial file, fsyncs it and renames it over the client's file. Baselines, same run: "
+            "`cat` of a file holding the same bytes to a new file (page cache warm), the same plus `fsync` "
+            "(the runner's durability, like for like), and the script run bare (`python main.py > file`, "
+            "or the identical container copied to a file). Peak RSS is the runner process's `VmHWM` "
+            "(the script runs in its own process or container and is not counted); `os.sync()` runs, "
+            "untimed, before every measurement."
+        ),
+    )
+    sandboxes = ["process"]
+    problem = docker_problem()
+    if problem:
+        section.notes.append(f"Container sandbox NOT measured: {problem}.")
+    else:
+        sandboxes.append("docker")
+    folder = fresh_dir(ctx.work / "output")
+    memo = BenchMemo.sqlite(folder / "db")
+    ids = memo.add_tasks([{"username": "bigout", "file_name": f"out{s}.txt", "body": script(s), "sql": None}
+                          for s in sizes])
+    task_of = dict(zip(sizes, ids))
+    table = Table("Time to produce the export (s) and throughput",
+                  ["size, path", "median (s)", "min", "max", "MB/s", "vs cat", "vs cat+fsync"])
+    rss = Table("Runner peak RSS (VmHWM, MB) while the export streams",
+                ["sandbox", *[label[s] for s in sizes], "after start-up, before the run", "process tree (wait4)"])
+    peaks: dict[str, dict[int, list[float]]] = {s: {} for s in sandboxes}
+    tree_peak: dict[str, float] = {}
+    base_hwm: dict[str, list[float]] = {s: [] for s in sandboxes}
+
+    from bench.overhead import write_trees
+
+    for size in sizes:
+        reps = 1 if ctx.quick else (ctx.repeats if size <= MB else 3 if size <= 100 * MB else 2)
+        src = folder / "src.bin"
+        write_source(src, size)
+        times: dict[str, list[float]] = {"cat": [], "cat + fsync": []}
+        for sandbox in sandboxes:
+            times[f"bare {sandbox}"] = []
+            times[f"runner {sandbox}"] = []
+        trees = {}
+        for sandbox in sandboxes:
+            settings = bench_settings(folder / sandbox, memo.url, sandbox)
+            trees[sandbox] = (settings, write_trees(settings, [task_of[size]], folder / f"trees-{sandbox}-{size}")[0])
+        for r in range(reps):
+            log(f"output {label[size]} round {r + 1}/{reps}")
+            times["cat"].append(cat(src, folder / "dst.bin", fsync=False))
+            times["cat + fsync"].append(cat(src, folder / "dst.bin", fsync=True))
+            for sandbox in sandboxes:
+                settings, tree = trees[sandbox]
+                sdict = settings_dict(settings)
+                res = run_child("bench.output_size:child_bare_output",
+                                {"settings": sdict, "tree": str(tree), "out": str(folder / "bare.out")},
+                                logs=ctx.logs)
+                assert res.data["bytes"] == size, res.data
+                times[f"bare {sandbox}"].append(res.data["duration"])
+                res = run_child("bench.output_size:child_runner_output",
+                                {"settings": sdict, "task_id": task_of[size]}, logs=ctx.logs)
+                assert res.data["bytes"] == size, res.data
+                times[f"runner {sandbox}"].append(res.data["duration"])
+                peaks[sandbox].setdefault(size, []).append(res.data["vm_hwm_kb"] / 1024)
+                base_hwm[sandbox].append(res.data["hwm_before_kb"] / 1024)
+                tree_peak[sandbox] = max(tree_peak.get(sandbox, 0), res.maxrss_kb / 1024)
+        src.unlink()
+        cat_med = Stat.of(times["cat"]).median
+        catf_med = Stat.of(times["cat + fsync"]).median
+        for path, values in times.items():
+            st = Stat.of(values)
+            table.add(f"{label[size]}, {path}", *mmm(st, lambda v: f"{v:.3f}"), f"{size / MB / st.median:,.0f}",
+                      ratio(st.median, cat_med), ratio(st.median, catf_med))
+    memo.close()
+    table.notes.append("Ratios are of the median times (×2.00 = takes twice as long as the baseline).")
+    for sandbox in sandboxes:
+        cells = []
+        for s in sizes:
+            st = Stat.of(peaks[sandbox][s])
+            cells.append(f"{st.median:.0f} ({st.min:.0f}–{st.max:.0f})")
+        rss.add(sandbox, *cells,
+                f"{Stat.of(base_hwm[sandbox]).median:.0f}", f"{tree_peak[sandbox]:.0f}")
+    rss.notes.append(
+        "Median (min–max) over the rounds. The last column is `ru_maxrss` of the child's whole process "
+        "tree (the runner, or with the process sandbox the script when it is bigger)."
+    )
+    section.tables += [table, rss]
+    biggest = max(sizes)
+    for sandbox in sandboxes:
+        peak = max(peaks[sandbox][biggest])
+        growth = peak - Stat.of(peaks[sandbox][MB]).median
+        section.goals.append(Goal(f"runner peak RSS < {RSS_GOAL_MB} MB at {label[biggest]} ({sandbox})",
+                                  f"< {RSS_GOAL_MB} MB", f"{peak:.0f} MB", peak < RSS_GOAL_MB))
+        section.goals.append(Goal(f"runner RSS flat from 1 MB to {label[biggest]} ({sandbox})",
+                                  f"grows < {FLAT_MB} MB", f"{growth:+.0f} MB", growth < FLAT_MB))
+    return section
