@@ -132,10 +132,10 @@ class ScriptTree:
 
 
 def prepare_work_dir(work_dir: Path) -> None:
-    """Create the work dir so others can enter it but not list it (names stay secret)."""
+    """Create the work dir closed to other users: containers get their tree by bind mount."""
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        os.chmod(work_dir, 0o711)
+        os.chmod(work_dir, 0o700)
     except PermissionError:
         pass
 

@@ -89,7 +89,7 @@ def test_tree_is_unguessable_readable_and_removed(tmp_path):
         assert a != b and len(a.name) >= 32
         assert stat.S_IMODE(os.stat(a).st_mode) == 0o755
         assert stat.S_IMODE(os.stat(a / "sniplets" / "marc21.py").st_mode) == 0o644
-        assert stat.S_IMODE(os.stat(tmp_path / "work").st_mode) == 0o711
+        assert stat.S_IMODE(os.stat(tmp_path / "work").st_mode) == 0o700
         out = subprocess.run([sys.executable, "-c", "from queries import fts; print(fts.query)"],
                              cwd=a, capture_output=True, text=True)
         assert out.stdout == "SELECT 2\n"
