@@ -16,6 +16,7 @@ import threading
 from typing import Callable, Protocol
 
 from memo.models import RunOutcome
+from memo.runner import Runner
 from memo.settings import Settings
 
 log = logging.getLogger("memo.api")
@@ -37,18 +38,28 @@ class _SharedRunner:
         self._base = None
         self._lock = threading.Lock()
 
-    def runner(self):
-        from memo.runner import Runner
-
+    def runner(self) -> "_TrackedRunner":
         with self._lock:
             if self._base is None:
-                self._base = Runner(self.settings)
+                self._base = _TrackedRunner(self.settings)
         base = self._base
-        return Runner(self.settings, db=base.db, sandbox=base.sandbox, policy=base.policy)
+        return _TrackedRunner(self.settings, db=base.db, sandbox=base.sandbox, policy=base.policy)
 
     def close(self) -> None:
         if self._base is not None:
             self._base.db.dispose()
+
+
+class _TrackedRunner(Runner):
+    """A Runner that remembers whether ``run_task`` was called and what it returned."""
+
+    started = False
+    outcome: RunOutcome | None = None
+
+    def run_task(self, task_id: str, *, dry_run: bool = False, lock_wait: float | None = None) -> RunOutcome:
+        self.started = True
+        self.outcome = super().run_task(task_id, dry_run=dry_run, lock_wait=lock_wait)
+        return self.outcome
 
 
 class DirectRuns(_SharedRunner):
@@ -60,7 +71,13 @@ class DirectRuns(_SharedRunner):
 
 class PrefectRuns(_SharedRunner):
     """Each run is a ``memo-task`` flow run in this process (``flows.task.run_memo_task``),
-    visible in the Prefect UI. Needs ``PREFECT_API_URL`` (else a temporary server starts)."""
+    visible in the Prefect UI. Needs ``PREFECT_API_URL`` (else a temporary server starts).
+
+    MEMO Manager's answer matters more than the UI: when Prefect fails before the task
+    started (its API down or overloaded: the flow run cannot be created), the task runs
+    without Prefect and a warning is logged; when Prefect fails after the run, the run's
+    own outcome is the answer. A task is never run twice.
+    """
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
@@ -69,7 +86,21 @@ class PrefectRuns(_SharedRunner):
         self._run = run_memo_task
 
     def __call__(self, task_id: str, *, dry_run: bool, lock_wait: float | None) -> RunOutcome:
-        return self._run(self.settings, task_id, dry_run, runner=self.runner(), lock_wait=lock_wait)
+        runner = self.runner()
+        try:
+            outcome = self._run(self.settings, task_id, dry_run, runner=runner, lock_wait=lock_wait)
+            problem = None if runner.started else f"the flow run ended {outcome.message!r}"
+        except Exception as exc:
+            if runner.started and runner.outcome is None:
+                raise  # the run itself raised: the caller answers 500 with it
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem is None:
+            return outcome
+        if runner.started:
+            log.warning("task %s ran, but Prefect failed to record it (%s)", task_id, problem)
+            return runner.outcome
+        log.warning("Prefect could not run task %s (%s): running it without Prefect", task_id, problem)
+        return runner.run_task(task_id, dry_run=dry_run, lock_wait=lock_wait)
 
 
 def default_via(settings: Settings) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -14,6 +15,20 @@ import uvicorn
 from api.app import create_app
 from api.runs import make_run
 from tests.conftest import Memo, make_settings
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect API for the session (as tests/flows/conftest.py's; one shared
+    fixture in tests/conftest.py would save one harness start per full test run)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
 
 
 @contextmanager

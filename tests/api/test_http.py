@@ -289,7 +289,13 @@ def test_every_request_is_logged(serve, smemo, caplog):
     get(f"{url}/runtask/{task_id}")
     get(f"{url}/dryruntask/{missing}")
     get(f"{url}/runtask/nope")
-    lines = [r.getMessage() for r in caplog.records if r.name == "memo.api"]
+    # The line is written once the answer is sent: the client may read it a moment before.
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [r.getMessage() for r in caplog.records if r.name == "memo.api"]
+        if sum("status=" in line for line in lines) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     ok = next(line for line in lines if f"/runtask/{task_id}" in line)
     assert f"task={task_id}" in ok and "label=abccorp/mytask.xml" in ok and "client=127.0.0.1:" in ok
     assert "status=200" in ok and "outcome='OK'" in ok and "duration=" in ok

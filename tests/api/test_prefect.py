@@ -1,32 +1,22 @@
 """The API's default path: each request is a ``memo-task`` flow run in the server process.
 
-One Prefect test harness for this module's session (≈ 10 s); the flows run in the
-server's worker threads and are read back from the Prefect API.
+Needs a Prefect test harness (``prefect_harness``, ≈ 10 s, 40–50 s on a loaded
+machine); the flows run in the server's worker threads and are read back from
+the Prefect API.
 """
 
 from __future__ import annotations
 
-import os
+
+import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+import httpx
+import pytest
 
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-
-from api.runs import PrefectRuns, make_run  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def prefect_api():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+from api.runs import PrefectRuns, make_run
 
 
 def memo_task_runs() -> dict[str, object]:
@@ -47,7 +37,7 @@ def test_default_is_prefect(tmp_path, sqlite_url, monkeypatch):
     assert not isinstance(make_run(make_settings(tmp_path, sqlite_url)), PrefectRuns)
 
 
-def test_requests_are_memo_task_flow_runs(prefect_api, serve, smemo):
+def test_requests_are_memo_task_flow_runs(prefect_harness, serve, smemo):
     task_id = smemo.task("abccorp", "mytask.xml", "print('<via-prefect/>')")
     slow_id = smemo.task("abccorp", "slow.txt", "import time\ntime.sleep(1.5)\nprint('slow')")
     failing_id = smemo.task("abccorp", "bad.xml", "raise SystemExit(4)")
@@ -84,3 +74,52 @@ def test_requests_are_memo_task_flow_runs(prefect_api, serve, smemo):
     assert runs[f"dry-run {task_id}"].state.is_completed()
     assert runs[failing_id].state.is_failed()
     assert runs[slow_id].state.is_completed()
+
+
+@pytest.fixture
+def api_log():
+    """Messages of the ``memo.api`` logger (caplog loses them when Prefect, first imported
+    inside a test, reconfigures the root logger's handlers)."""
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("memo.api")
+    logger.addHandler(handler)
+    yield messages
+    logger.removeHandler(handler)
+
+
+def _prefect_runs(tmp_path, sqlite_url, fake_run):
+    from tests.conftest import make_settings
+
+    runs = PrefectRuns(make_settings(tmp_path, sqlite_url))
+    runs._run = fake_run
+    return runs
+
+
+def test_prefect_failing_before_the_run_falls_back_to_a_direct_run(tmp_path, smemo, api_log):
+    def prefect_down(settings, task_id, dry_run, *, runner, lock_wait):
+        raise RuntimeError("503 Service Unavailable for url '/api/flow_runs/'")
+
+    runs = _prefect_runs(tmp_path, smemo.url, prefect_down)
+    task_id = smemo.task("abccorp", "mytask.xml", "print('fallback')")
+    outcome = runs(task_id, dry_run=False, lock_wait=0)
+    assert outcome.success, outcome.message
+    assert (tmp_path / "exports" / "abccorp" / "mytask.xml").read_text() == "fallback\n"
+    assert len(smemo.runlog(task_id)) == 1
+    assert any("running it without Prefect" in m for m in api_log)
+    runs.close()
+
+
+def test_prefect_failing_after_the_run_returns_its_outcome_without_a_second_run(tmp_path, smemo, api_log):
+    def prefect_fails_at_the_end(settings, task_id, dry_run, *, runner, lock_wait):
+        runner.run_task(task_id, dry_run=dry_run, lock_wait=lock_wait)
+        raise RuntimeError("set_state: 503 Service Unavailable")
+
+    runs = _prefect_runs(tmp_path, smemo.url, prefect_fails_at_the_end)
+    task_id = smemo.task("abccorp", "mytask.xml", "print('once')")
+    outcome = runs(task_id, dry_run=False, lock_wait=0)
+    assert outcome.success and outcome.message == "OK"
+    assert len(smemo.runlog(task_id)) == 1  # ran once
+    assert any("Prefect failed to record it" in m for m in api_log)
+    runs.close()
