@@ -3,6 +3,11 @@
 The script trees are laid out here by hand (no runner): main.py, the task's own
 query, the library queries and sniplets it imports (followed through sniplets),
 each query as ``query = <repr(sql)>``. Each tree runs as ``python main.py``.
+
+The scripts read the sample library from MariaDB on 127.0.0.1:3306 (as the demo
+does): the tests that run them create it under a random name, with a reader of
+their own, and drop both after. MEMO_TEST_MARIADB_URL and MEMO_TEST_SKIP_MARIADB
+work as in conftest.py.
 """
 
 from __future__ import annotations
@@ -14,17 +19,48 @@ import io
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import mysql.connector
 import pytest
 from sqlalchemy import create_engine, select
 
+from guard import check_source
 from memo import schema
 from memo.demo import samples
+from memo.demo.run import create_sample_library, drop_sample_library
+from memo.demo.samples import LibraryAccess
 from memo.models import main_script_name
+
+MARIADB_URL = os.environ.get("MEMO_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
+
+# For the tests that only look at what is stored: nothing connects to it.
+NOWHERE = LibraryAccess("127.0.0.1", 3306, "memo_demo_reader", "not-a-password", "memo_demo_library")
+
+
+@pytest.fixture(scope="module")
+def library():
+    """The sample library in MariaDB, under a name of its own, with its own read-only account."""
+    if os.environ.get("MEMO_TEST_SKIP_MARIADB") == "1" and os.environ.get("CI") != "true":
+        pytest.skip("MEMO_TEST_SKIP_MARIADB=1")
+    suffix = secrets.token_hex(5)
+    names = dict(database=f"memo_demo_library_t{suffix}", reader=f"memo_demo_rd_{suffix}")
+    access = create_sample_library(MARIADB_URL, **names)
+    try:
+        yield access
+    finally:
+        drop_sample_library(MARIADB_URL, **names)
+
+
+def connect(access: LibraryAccess):
+    return mysql.connector.connect(
+        host=access.host, port=access.port, user=access.user, password=access.password,
+        database=access.database, charset="utf8mb4", use_pure=True,
+    )
 
 DATES = [
     dt.date(2028, 2, 29),  # leap day: the yearly task must start on an earlier 29 February
@@ -57,10 +93,10 @@ def due_by_memo_rules(frequency: str, start: dt.date, active: bool, day: dt.date
     }.get(frequency, False)
 
 
-def seeded(day: dt.date):
+def seeded(day: dt.date, library: LibraryAccess = NOWHERE):
     engine = create_engine("sqlite://")
     schema.create_schema(engine)
-    return engine, samples.seed_demo(engine, day)
+    return engine, samples.seed_demo(engine, day, library)
 
 
 def rows(engine, table):
@@ -112,7 +148,7 @@ def test_rows_follow_memo_naming():
         assert own["name"] == name and not own["is_library"]
         assert t["extension"] == t["file_name"].rsplit(".", 1)[1]
     sniplets = {s["name"] for s in scripts.values() if s["type"] == "SNIP"}
-    assert {"sample_library", "oapen_records", "xml_helpers", "mysql_connect"} <= sniplets
+    assert sniplets == {"oapen_records", "xml_helpers", "mysql_connect"}
     assert all(":" not in n for n in sniplets)
     library = {q["name"] for q in queries.values() if q["is_library"]}
     assert "books_by_year" in library and all(":" not in n for n in library)
@@ -129,6 +165,26 @@ def test_the_exact_sql_path_is_exercised():
     sql = samples.TITLES_CSV_QUERY
     for piece in ("'", '"', "'''", '"""', "\\", "Ökonomie", "日本"):
         assert piece in sql
+    # MariaDB's dialect: || is OR there, and a backslash in a literal is an escape (so doubled).
+    for task in samples.DEMO_TASKS:
+        assert "||" not in task.sql
+    for query in (sql, samples.CATALOGUE_HTML_QUERY):
+        assert r"NOT LIKE '%\\_draft%' ESCAPE '\\'" in query
+
+
+def test_mysql_connect_holds_the_coordinates():
+    access = LibraryAccess("db.example", 3307, "reader", "p'w\\\"x", "lib")
+    engine, _ = seeded(dt.date(2026, 5, 17), access)
+    body = {s["name"]: s["body"] for s in rows(engine, schema.script)}["mysql_connect"]
+    constants = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(body).body
+        if isinstance(node, ast.Assign)
+    }
+    assert constants == {
+        "HOST": "db.example", "PORT": 3307, "USER": "reader", "PASSWORD": "p'w\\\"x", "DATABASE": "lib",
+    }
+    assert "use_pure=True" in body and 'charset="utf8mb4"' in body
 
 
 def test_sample_library_size():
@@ -153,9 +209,28 @@ def test_scripts_keep_to_the_code_guard():
     engine, _ = seeded(dt.date(2026, 5, 17))
     for s in rows(engine, schema.script):
         ast.parse(s["body"])
+        assert "sqlite3" not in s["body"], s["name"]
         for pattern in FORBIDDEN:
             match = re.search(pattern, s["body"])
             assert match is None, f"{s['name']}: {match.group(0)!r}"
+
+
+def test_every_seeded_script_passes_the_guard(tmp_path):
+    engine, _ = seeded(dt.date(2026, 5, 17))
+    scripts = rows(engine, schema.script)
+    assert {s["type"] for s in scripts} == {"MAIN", "SNIP"} and len(scripts) == len(samples.DEMO_TASKS) + 3
+    for s in scripts:
+        report = check_source(s["body"], s["name"])
+        assert report.ok, report
+    # and the command MEMO Manager would call, over every body as written
+    for s in scripts:
+        (tmp_path / f"{s['name'].replace(':', '_')}.py").write_text(s["body"], encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "guard.cli", "--json", str(tmp_path)], capture_output=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+    reports = json.loads(proc.stdout)
+    assert len(reports) == len(scripts) and all(r["ok"] for r in reports)
 
 
 # --- running the scripts ----------------------------------------------------------------
@@ -267,8 +342,33 @@ def check_html(out: str) -> None:
 CHECKS = {"xml": check_xml, "csv": check_csv, "json": check_json, "rss": check_rss, "html": check_html}
 
 
-def test_due_scripts_run_and_give_their_format(tmp_path):
-    engine, due = seeded(dt.date(2028, 2, 29))
+def test_the_library_is_read_only_and_its_queries_run(library):
+    connection = connect(library)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT COUNT(*) FROM book")
+        assert cursor.fetchone() == (len(samples.DEMO_LIBRARY_ROWS),)
+        cursor.execute(samples.FULL_TEXT_SEARCH_QUERY, {"term": "%OPEN%"})
+        found = cursor.fetchall()
+        assert found and all("open" in " ".join(map(str, r)).lower() for r in found)
+        for statement in ("INSERT INTO book (id) VALUES (999)", "DELETE FROM book", "DROP TABLE book",
+                          "CREATE TABLE t (i INT)"):
+            with pytest.raises(mysql.connector.Error) as refused:
+                cursor.execute(statement)
+            assert refused.value.errno in (1142, 1044), statement
+        cursor.execute("SHOW GRANTS")
+        grants = " ".join(g[0] for g in cursor.fetchall())
+        assert f"GRANT SELECT ON `{library.database}`.*" in grants and "ALL PRIVILEGES" not in grants
+        # The doubled backslashes are deliberate: without backslash escapes MariaDB refuses the query.
+        cursor.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+        with pytest.raises(mysql.connector.Error, match="ESCAPE"):
+            cursor.execute(samples.TITLES_CSV_QUERY)
+    finally:
+        connection.close()
+
+
+def test_due_scripts_run_and_give_their_format(tmp_path, library):
+    engine, due = seeded(dt.date(2028, 2, 29), library)
     with engine.connect() as conn:
         tasks = {t.id: t for t in conn.execute(select(schema.task))}
     outputs = {}
@@ -279,7 +379,7 @@ def test_due_scripts_run_and_give_their_format(tmp_path):
         outputs[tasks[task_id].file_name] = out
     assert set(outputs) == {f for _, f in DUE_FILES}
     # deterministic: another day's seed gives the same files
-    engine2, due2 = seeded(dt.date(2027, 1, 31))
+    engine2, due2 = seeded(dt.date(2027, 1, 31), library)
     with engine2.connect() as conn:
         names = {t.id: t.file_name for t in conn.execute(select(schema.task))}
     for task_id in due2:
@@ -287,8 +387,8 @@ def test_due_scripts_run_and_give_their_format(tmp_path):
             assert run_tree(materialise(engine2, task_id, tmp_path / "again")) == outputs[names[task_id]]
 
 
-def test_scripts_that_are_not_due_run_too(tmp_path):
-    engine, due = seeded(dt.date(2028, 2, 29))
+def test_scripts_that_are_not_due_run_too(tmp_path, library):
+    engine, due = seeded(dt.date(2028, 2, 29), library)
     with engine.connect() as conn:
         others = [t for t in conn.execute(select(schema.task)) if t.id not in due]
     assert len(others) == 3
@@ -304,5 +404,5 @@ def test_scripts_that_are_not_due_run_too(tmp_path):
 
 def test_a_sniplet_imports_another():
     imports = set(library_imports(samples.OAPEN_RECORDS_SNIP))
-    assert ("sniplets", "sample_library") in imports
+    assert ("sniplets", "mysql_connect") in imports
     assert ("queries", "books_by_year") in set(library_imports(samples.TITLES_JSON_MAIN))

@@ -5,10 +5,12 @@ Manager would have: three clients, a small library of sniplets and queries, and
 one task per export format, all due on the given day, plus a task that is not
 due that day, one that has not started yet and an inactive one.
 
-The demo needs no MySQL: the scripts read a small sample of the OAPEN library
-from an in-memory SQLite database that the sniplet ``sample_library`` builds
-(the records are fictional). The ``mysql_connect`` sniplet shows how production
-scripts reach the real library database; no demo task imports it.
+The scripts read a small sample of the OAPEN library (fictional records,
+``DEMO_LIBRARY_ROWS``) from a MariaDB/MySQL database, through the ``mysql_connect``
+sniplet, as production scripts reach the real library: ``memo.demo.run`` creates
+that database and a read-only account, and ``seed_demo`` writes their coordinates
+(``LibraryAccess``) into the sniplet, since a script can read neither the
+environment nor a file. The SQL is MariaDB's dialect.
 
 Every script body keeps to what MEMO's Code Guard allows: no file, process,
 environment or dynamic-import access, output to stdout only. Output depends only
@@ -83,70 +85,47 @@ DEMO_LIBRARY_ROWS: tuple[tuple, ...] = (
     (41, 'Economic Thought in Meiji Japan', 'Takeshi Ito', 'Kyoto University Press', 2025, '9784814005178', '20.500.12657/62633', '10.14989/kup.387', '日本研究', 'en', 'CC BY 4.0', '2025-08-23'),
     (42, 'Open Access Books: A Practical Guide', 'Jasper Kok', 'Amsterdam University Press', 2025, '9789462985544', '20.500.12657/62746', '10.5117/9789462985544', 'Publishing', 'en', 'CC BY 4.0', '2025-09-09'),
 )
-"""Records of the sample library, as the ``sample_library`` sniplet loads them."""
+"""Records of the sample library's ``book`` table (``added`` is a DATE)."""
+
+DEMO_LIBRARY_TABLE = """\
+CREATE TABLE book (
+    id        INT NOT NULL PRIMARY KEY,
+    title     VARCHAR(500) NOT NULL,
+    author    VARCHAR(255) NOT NULL,
+    publisher VARCHAR(255) NOT NULL,
+    year      SMALLINT NOT NULL,
+    isbn      CHAR(13) NOT NULL UNIQUE,
+    handle    VARCHAR(64) NOT NULL UNIQUE,
+    doi       VARCHAR(255),
+    subject   VARCHAR(255),
+    language  CHAR(2),
+    license   VARCHAR(64),
+    added     DATE NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
+"""
+"""The sample library's one table, in MariaDB's dialect; binary collation, so text sorts by code point."""
+
+
+@dataclass(frozen=True)
+class LibraryAccess:
+    """Where and as whom the scripts reach the sample library (a read-only account)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
 
 
 # --------------------------------------------------------------------------------------
 # Sniplets (``script`` rows of type SNIP)
 # --------------------------------------------------------------------------------------
 
-SAMPLE_LIBRARY_SNIP_TEMPLATE = r'''"""A sample of the OAPEN library database, in memory (MEMO's embedded demo).
-
-connect() returns a DB-API connection, like mysql_connect.connect() does for the
-real library database, to a SQLite database holding one table:
-
-    book(id, title, author, publisher, year, isbn, handle, doi,
-         subject, language, license, added)
-
-The records are fictional. SQL written for it is SQLite's dialect.
-"""
-import sqlite3
-
-SCHEMA = """
-CREATE TABLE book (
-    id        INTEGER PRIMARY KEY,
-    title     TEXT NOT NULL,
-    author    TEXT NOT NULL,
-    publisher TEXT NOT NULL,
-    year      INTEGER NOT NULL,
-    isbn      TEXT NOT NULL UNIQUE,
-    handle    TEXT NOT NULL UNIQUE,
-    doi       TEXT,
-    subject   TEXT,
-    language  TEXT,
-    license   TEXT,
-    added     TEXT NOT NULL
-)
-"""
-
-ROWS = [
-@ROWS@]
-
-
-def connect():
-    """A fresh read-only connection to a new in-memory copy of the sample library."""
-    connection = sqlite3.connect(":memory:")
-    connection.execute(SCHEMA)
-    connection.executemany("INSERT INTO book VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ROWS)
-    connection.commit()
-    connection.execute("PRAGMA query_only = ON")
-    return connection
-'''
-
-
-def _sample_library_body() -> str:
-    rows = "".join(f"    {row!r},\n" for row in DEMO_LIBRARY_ROWS)
-    return SAMPLE_LIBRARY_SNIP_TEMPLATE.replace("@ROWS@", rows)
-
-
-SAMPLE_LIBRARY_SNIP = _sample_library_body()
-
 OAPEN_RECORDS_SNIP = r'''"""Reading OAPEN library records as dictionaries, with their public links.
 
-Opens the library through the sample_library sniplet (the demo's database);
-production copies of this sniplet use mysql_connect instead.
+Opens the library database through the mysql_connect sniplet.
 """
-from sniplets import sample_library
+from sniplets import mysql_connect
 
 HANDLE_URL = "https://library.oapen.org/handle/"
 DOI_URL = "https://doi.org/"
@@ -154,7 +133,7 @@ DOI_URL = "https://doi.org/"
 
 def connect():
     """A DB-API connection to the library database."""
-    return sample_library.connect()
+    return mysql_connect.connect()
 
 
 def dict_rows(cursor):
@@ -228,18 +207,15 @@ def declaration():
     return '<?xml version="1.0" encoding="UTF-8"?>\n'
 '''
 
-MYSQL_CONNECT_SNIP = r'''"""Connection to the OAPEN library database (MySQL 8), as a read-only account.
+MYSQL_CONNECT_SNIP_TEMPLATE = r'''"""Connection to the OAPEN library database (MariaDB/MySQL), as a read-only account.
 
-The account may only SELECT. Host, port, user, password and database come from
-the [memo_library] group of a MySQL option file that the runner mounts read-only
-into the script's container, so that no credential is ever stored in a script:
+The account may only SELECT. Like every MEMO sniplet that reaches a database, this
+one holds its connection parameters: a script can read neither the environment
+nor a file. (In the demo they point at the sample library that
+`memo-taskrunner demo` creates, with a password made for that run.)
 
-    [memo_library]
-    host = 127.0.0.1
-    port = 3306
-    user = memo_ro
-    password = ...
-    database = oapen_library
+SQL for it is MariaDB's dialect, in the server's default sql_mode: a backslash in
+a string literal is an escape, and || is OR (use CONCAT).
 
 Usage:
 
@@ -250,24 +226,33 @@ Usage:
 """
 import mysql.connector
 
-OPTION_FILE = "/etc/memo/library-db.cnf"
-OPTION_GROUP = "memo_library"
+HOST = @HOST@
+PORT = @PORT@
+USER = @USER@
+PASSWORD = @PASSWORD@
+DATABASE = @DATABASE@
 
 
-def connect(**overrides):
-    """A new connection to the library database; keyword arguments override the file."""
-    settings = {
-        "option_files": OPTION_FILE,
-        "option_groups": [OPTION_GROUP],
-        "charset": "utf8mb4",
-        "collation": "utf8mb4_bin",
-        "use_unicode": True,
-        "autocommit": True,
-        "connection_timeout": 30,
-    }
-    settings.update(overrides)
-    return mysql.connector.connect(**settings)
+def connect():
+    """A new connection to the library database (the pure-Python protocol, utf8mb4)."""
+    return mysql.connector.connect(
+        host=HOST,
+        port=PORT,
+        user=USER,
+        password=PASSWORD,
+        database=DATABASE,
+        charset="utf8mb4",
+        use_pure=True,
+    )
 '''
+
+
+def mysql_connect_body(library: LibraryAccess) -> str:
+    """The ``mysql_connect`` sniplet for these coordinates (each a Python literal)."""
+    body = MYSQL_CONNECT_SNIP_TEMPLATE
+    for name in ("host", "port", "user", "password", "database"):
+        body = body.replace(f"@{name.upper()}@", repr(getattr(library, name)))
+    return body
 
 
 # --------------------------------------------------------------------------------------
@@ -283,10 +268,12 @@ ORDER BY year DESC
 """
 
 FULL_TEXT_SEARCH_QUERY = """\
--- Books whose title, author or subject contains a term; bind :term, e.g. {"term": "%open%"}.
+-- Books whose title, author or subject contains a term, in any case:
+-- cursor.execute(query, {"term": "%open%"}) (the table's collation is binary, so LOWER both sides).
 SELECT id, title, author, year, handle
 FROM book
-WHERE title LIKE :term OR author LIKE :term OR subject LIKE :term
+WHERE LOWER(title) LIKE LOWER(%(term)s) OR LOWER(author) LIKE LOWER(%(term)s)
+   OR LOWER(subject) LIKE LOWER(%(term)s)
 ORDER BY year DESC, title
 """
 
@@ -308,13 +295,13 @@ TITLES_XML_MAIN = r'''"""abccorp/titles.xml: every title in the OAPEN library as
 import sys
 
 from queries.abccorp import titles_xml as mainquery
-from sniplets import sample_library, xml_helpers
+from sniplets import mysql_connect, xml_helpers
 
 FIELDS = ("title", "author", "publisher", "year", "isbn", "doi", "subject", "language", "license")
 
 sys.stdout.reconfigure(encoding="utf-8")
 
-connection = sample_library.connect()
+connection = mysql_connect.connect()
 cursor = connection.cursor()
 cursor.execute(mainquery.query)
 names = [column[0] for column in cursor.description]
@@ -339,7 +326,10 @@ connection.close()
 
 TITLES_CSV_QUERY = (
     "-- unipress/titles.csv: every title, Ökonomie and 日本 (日本研究) subjects first.\n"
-    "-- Drafts (a title with '_draft') are withheld; the backslash escapes LIKE's '_'.\n"
+    "-- Drafts (a title with '_draft') are withheld. In MariaDB's default sql_mode a backslash\n"
+    "-- in a string literal is an escape: '%\\\\_draft%' is the LIKE pattern %\\_draft%, where \\_\n"
+    "-- is a literal '_', and ESCAPE '\\\\' names that one backslash. (Under NO_BACKSLASH_ESCAPES\n"
+    "-- ESCAPE '\\\\' is two characters and MariaDB refuses the query: it never matches wrongly.)\n"
     "-- The runner must pass this text unchanged: ''' and \"\"\" and \\ and \"quotes\".\n"
     "SELECT b.isbn AS \"ISBN\",\n"
     "       b.title AS \"Title\",\n"
@@ -348,10 +338,10 @@ TITLES_CSV_QUERY = (
     "       b.year AS \"Year\",\n"
     "       b.subject AS \"Subject\",\n"
     "       COALESCE(b.license, 'unknown – ask the publisher''s rights desk') AS \"Licence\",\n"
-    "       b.author || ', \"' || b.title || '\" (' || b.year || ')' AS \"Citation\",\n"
-    "       'https://library.oapen.org/handle/' || b.handle AS \"URL\"\n"
+    "       CONCAT(b.author, ', \"', b.title, '\" (', b.year, ')') AS \"Citation\",\n"
+    "       CONCAT('https://library.oapen.org/handle/', b.handle) AS \"URL\"\n"
     "FROM book AS b\n"
-    "WHERE b.title NOT LIKE '%\\_draft%' ESCAPE '\\'\n"
+    "WHERE b.title NOT LIKE '%\\\\_draft%' ESCAPE '\\\\'\n"
     "ORDER BY CASE WHEN b.subject IN ('Ökonomie', '日本研究') THEN 0 ELSE 1 END,\n"
     "         b.year DESC, b.title\n"
 )
@@ -360,12 +350,12 @@ TITLES_CSV_MAIN = r'''import csv
 import sys
 
 from queries.unipress import titles_csv as mainquery
-from sniplets import sample_library
+from sniplets import mysql_connect
 
 # unipress/titles.csv: the full title list as CSV, one header row.
 sys.stdout.reconfigure(encoding="utf-8")
 
-connection = sample_library.connect()
+connection = mysql_connect.connect()
 cursor = connection.cursor()
 cursor.execute(mainquery.query)
 
@@ -428,7 +418,7 @@ NEW_BOOKS_RSS_QUERY = """\
 -- Books added to the library in the 120 days up to the latest addition, newest first.
 SELECT id, title, author, publisher, year, isbn, doi, handle, subject, added
 FROM book
-WHERE added > date((SELECT MAX(added) FROM book), '-120 days')
+WHERE added > DATE_SUB((SELECT MAX(added) FROM book), INTERVAL 120 DAY)
 ORDER BY added DESC, id DESC
 """
 
@@ -450,8 +440,8 @@ connection.close()
 
 
 def added_on(book):
-    """The day a book was added, as the datetime (midnight GMT) rfeed expects."""
-    return datetime.datetime.strptime(book["added"], "%Y-%m-%d")
+    """The day a book was added (a date), as the datetime (midnight GMT) rfeed expects."""
+    return datetime.datetime.combine(book["added"], datetime.time())
 
 
 items = []
@@ -491,7 +481,7 @@ SELECT title, author, publisher, year, language, license, handle
 FROM book
 WHERE publisher IN ('Amsterdam University Press', 'Leiden University Press',
                     'UCL Press', 'Open Book Publishers')
-  AND title NOT LIKE '%\_draft%' ESCAPE '\'
+  AND title NOT LIKE '%\\_draft%' ESCAPE '\\'
 ORDER BY publisher, year DESC, title
 """
 
@@ -568,11 +558,11 @@ import csv
 import sys
 
 from queries.openlib import weekly_digest_csv as mainquery
-from sniplets import sample_library
+from sniplets import mysql_connect
 
 sys.stdout.reconfigure(encoding="utf-8")
 
-connection = sample_library.connect()
+connection = mysql_connect.connect()
 cursor = connection.cursor()
 cursor.execute(mainquery.query)
 writer = csv.writer(sys.stdout)
@@ -622,11 +612,11 @@ import sys
 import xml.etree.ElementTree as ET
 
 from queries.abccorp import legacy_titles_xml as mainquery
-from sniplets import sample_library
+from sniplets import mysql_connect
 
 sys.stdout.reconfigure(encoding="utf-8")
 
-connection = sample_library.connect()
+connection = mysql_connect.connect()
 cursor = connection.cursor()
 cursor.execute(mainquery.query)
 root = ET.Element("isbns")
@@ -649,12 +639,13 @@ CLIENTS: tuple[tuple[str, str, str], ...] = (
     ("openlib", "Open Library Consortium", "Discovery service; JSON."),
 )
 
-SNIPLETS: tuple[tuple[str, str, str], ...] = (
-    ("sample_library", SAMPLE_LIBRARY_SNIP, "Demo: the sample OAPEN library in SQLite."),
-    ("oapen_records", OAPEN_RECORDS_SNIP, "Rows as dicts and links; uses sample_library."),
-    ("xml_helpers", XML_HELPERS_SNIP, "XML escaping and element building."),
-    ("mysql_connect", MYSQL_CONNECT_SNIP, "Production connection to the library database (read-only)."),
-)
+def sniplets(library: LibraryAccess) -> tuple[tuple[str, str, str], ...]:
+    """(name, body, notes) of the library's sniplets, ``mysql_connect`` pointing at ``library``."""
+    return (
+        ("mysql_connect", mysql_connect_body(library), "Connection to the library database (read-only)."),
+        ("oapen_records", OAPEN_RECORDS_SNIP, "Rows as dicts and links; uses mysql_connect."),
+        ("xml_helpers", XML_HELPERS_SNIP, "XML escaping and element building."),
+    )
 
 LIBRARY_QUERIES: tuple[tuple[str, str, str, str | None], ...] = (
     ("books_by_year", BOOKS_BY_YEAR_QUERY, "Books per year of publication.", None),
@@ -761,11 +752,13 @@ def _id() -> str:
     return str(uuid.uuid4())
 
 
-def seed_demo(engine: Engine, today: dt.date) -> list[str]:
+def seed_demo(engine: Engine, today: dt.date, library: LibraryAccess) -> list[str]:
     """Insert the demo's clients, library and tasks; return the ids of the tasks due on ``today``.
 
     Expects MEMO's tables to exist and to hold none of the demo's names yet
-    (``memo.schema.create_schema`` on a new database). One transaction.
+    (``memo.schema.create_schema`` on a new database). One transaction. The scripts
+    read the sample library at ``library`` (``memo.demo.run.create_sample_library``);
+    nothing here connects to it.
     """
     stamp = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(9, 30))
     meta = {"updated_at": stamp, "updated_by": DEMO_USER}
@@ -780,7 +773,7 @@ def seed_demo(engine: Engine, today: dt.date) -> list[str]:
                     is_editable=True, notes=notes, access_key=uuid.uuid4().hex, **meta,
                 )
             )
-        for name, body, notes in SNIPLETS:
+        for name, body, notes in sniplets(library):
             conn.execute(
                 insert(script).values(id=_id(), id_query=None, name=name, type="SNIP", body=body,
                                       params=None, notes=notes, **meta)
