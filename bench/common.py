@@ -404,11 +404,12 @@ def docker_problem() -> str | None:
     return None
 
 
-def bench_settings(folder: Path, url: str, sandbox: str = "process", **overrides):
+def bench_settings(folder: Path, url: str, sandbox: str = "process", container: dict | None = None,
+                   **overrides):
     """The runner's settings for a benchmark: everything under ``folder``, network none for containers."""
     from memo.settings import ContainerSettings, Settings
 
-    container = ContainerSettings(docker_host=docker_host(), network="none")
+    container = ContainerSettings(**{"docker_host": docker_host(), "network": "none", **(container or {})})
     values = dict(
         database_url=url,
         exports_dir=folder / "exports",

@@ -7,7 +7,8 @@ a burst of load on this shared machine hits all of them alike):
   directly, one by one: ``python main.py`` with stdout to a file (the same
   interpreter the process sandbox uses), or, for containers, the identical
   container (same image, mount, limits, network) created, attached, started,
-  waited for and removed through the Docker API — the least any runner can do;
+  read to the end, its exit code polled (inspect) and removed through the Docker
+  API — the least any runner can do;
 - **runner**: ``Runner(settings).run_task(id)`` in a loop (database, guard,
   tree, sandbox, export, runlog — no Prefect);
 - **nightly flow**: ``flows.nightly.run_nightly`` (the ``memo-nightly`` flow,
@@ -116,9 +117,21 @@ class BareDocker:
             with open(out_path, "wb") as out:
                 _copy_frames(raw, out)
             sock.close()
-            return int(self.api.wait(cid)["StatusCode"])
+            return self._exit_code(cid)
         finally:
             self.api.remove_container(cid, force=True)
+
+    def _exit_code(self, cid: str) -> int:
+        """The quickest way to the exit code once the stream has ended: poll inspect (Podman's
+        ``wait`` lags the exit by 0.3-0.5 s), then ``wait``."""
+        pause, give_up = 0.005, time.monotonic() + 2
+        while time.monotonic() < give_up:
+            state = self.api.inspect_container(cid).get("State") or {}
+            if state.get("Status") in ("exited", "stopped", "dead") and state.get("ExitCode") is not None:
+                return int(state["ExitCode"])
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        return int(self.api.wait(cid)["StatusCode"])
 
 
 def _copy_frames(raw, out, chunk: int = 1 << 20) -> None:
@@ -173,6 +186,52 @@ def child_bare_night(settings: dict, trees: list[str], out_dir: str) -> dict:
 # -- the runner and the flow -----------------------------------------------------------------
 
 
+class Timings:
+    """Wall time spent inside ``Runner.run_task`` and inside the sandbox's ``run``, summed over a night.
+
+    The benchmark wraps the two methods on their classes (in its own child process only): the
+    difference between a night and these sums says where the time went.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.run_task = 0.0
+        self.sandbox = 0.0
+        self._lock = threading.Lock()
+
+    def install(self) -> "Timings":
+        from memo.runner import Runner
+        from memo.sandbox.docker import DockerSandbox
+        from memo.sandbox.process import ProcessSandbox
+
+        Runner.run_task = self._wrap(Runner.run_task, "run_task")
+        for cls in (ProcessSandbox, DockerSandbox):
+            cls.run = self._wrap(cls.run, "sandbox")
+        return self
+
+    def _wrap(self, fn, attr: str):
+        import functools
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._lock:
+                    setattr(self, attr, getattr(self, attr) + time.perf_counter() - t0)
+
+        return timed
+
+    def reset(self) -> None:
+        with self._lock:
+            self.run_task = self.sandbox = 0.0
+
+    def data(self) -> dict:
+        return {"in_run_task": self.run_task, "in_sandbox": self.sandbox}
+
+
 def child_runner_night(settings: dict, ids: list[str], profile: bool = False, concurrency: int = 1) -> dict:
     """``Runner.run_task`` for every id (in ``concurrency`` threads); per-task times and the total."""
     import logging
@@ -181,6 +240,7 @@ def child_runner_night(settings: dict, ids: list[str], profile: bool = False, co
 
     logging.basicConfig(level=logging.WARNING)
     settings = settings_from(settings)
+    timings = Timings().install()
     t0 = time.perf_counter()
     runner = Runner(settings)
     setup = time.perf_counter() - t0
@@ -211,7 +271,7 @@ def child_runner_night(settings: dict, ids: list[str], profile: bool = False, co
     total = time.perf_counter() - t0
     if failed:
         raise RuntimeError(f"{len(failed)} task(s) failed: {failed[:3]}")
-    result = {"total": total, "per_task": per_task, "setup": setup}
+    result = {"total": total, "per_task": per_task, "setup": setup, **timings.data()}
     if prof:
         result["profile_cum"] = profile_text(prof, 22, "cumulative")
         result["profile_tot"] = profile_text(prof, 15, "tottime")
@@ -227,11 +287,13 @@ def child_flow_night(settings: dict, night: str, profile: bool = False) -> dict:
 
     imported = time.perf_counter() - t0
     settings = settings_from(settings)
+    timings = Timings().install()
     t0 = time.perf_counter()
     state = nightly.run_nightly(settings, EMPTY_NIGHT)
     warm = time.perf_counter() - t0
     if not state.is_completed():
         raise RuntimeError(f"warm-up night ended {state.name}: {state.message}")
+    timings.reset()
     profiles = []
     if profile:
         import threading
@@ -248,7 +310,7 @@ def child_flow_night(settings: dict, night: str, profile: bool = False) -> dict:
     t0 = time.perf_counter()
     state = nightly.run_nightly(settings, dt.date.fromisoformat(night))
     total = time.perf_counter() - t0
-    result = {"total": total, "import": imported, "warm_night": warm}
+    result = {"total": total, "import": imported, "warm_night": warm, **timings.data()}
     if profile:
         main_prof.disable()
         threading.setprofile(None)
@@ -302,9 +364,10 @@ def run(ctx) -> Section:
             "**bare** runs the very trees the runner would write: `python main.py > file` with the "
             "interpreter the process sandbox uses, or the identical container (same image, bind mount, "
             "limits, network `none`) through the Docker API with nothing around it (create, attach, start, "
-            "wait, remove). **runner** is `Runner.run_task` in a loop (no Prefect). **nightly flow** is "
-            "`flows.nightly.run_nightly` (concurrency 1) against a `prefect server` on loopback; "
-            "Overhead per task = (night − bare night) / N; the fixed costs of a night are in the last table."
+            "read to the end, poll inspect for the exit code, remove). **runner** is `Runner.run_task` "
+            "in a loop (no Prefect). **nightly flow** is `flows.nightly.run_nightly` (concurrency 1) "
+            "against a `prefect server` on loopback. Overhead per task = (night − bare night) / N; "
+            "the fixed costs of a night are in the last table."
         ),
     )
     sandboxes = ["process"]
@@ -322,6 +385,9 @@ def run(ctx) -> Section:
                      "per task (ms)", "overhead / task (ms)", "overhead / bare task"])
     per_task_table = Table("Per-task wall time inside the nights, all rounds pooled (ms)",
                            ["sandbox, N", "path", "median", "min", "max", "vs bare"])
+    split = Table("Where a task's time goes (ms per task, median over the rounds)",
+                  ["sandbox, N", "bare run", "sandbox `run`", "sandbox − bare", "runner around the sandbox",
+                   "Prefect around `run_task`", "flow night / N"])
     extra = Table("Fixed costs per night (not in the per-task figures)",
                   ["sandbox, N", "what", "median (s)", "min", "max"])
     worst: dict[str, tuple[float, float, str]] = {}
@@ -336,8 +402,10 @@ def run(ctx) -> Section:
             rounds = ctx.rounds("overhead", n, sandbox)
             walls: dict[str, list[float]] = {k: [] for k in ("bare", "runner", "flow")}
             tasks: dict[str, list[float]] = {"bare": [], "runner": []}
+            parts: dict[str, list[float]] = {"sandbox": [], "around sandbox": [], "prefect": []}
             fixed: dict[str, list[float]] = {
-                "Runner() construction": [], "import flows.nightly": [],
+                "Runner() construction": [], "first `run_task` of the process, above the median one": [],
+                "import flows.nightly": [],
                 "first flow run of the process (nothing due)": [],
                 "nightly process start (interpreter, imports, first flow run)": []}
             for r in range(rounds):
@@ -352,13 +420,20 @@ def run(ctx) -> Section:
                                 logs=ctx.logs)
                 walls["runner"].append(res.data["total"])
                 tasks["runner"] += res.data["per_task"]
+                parts["sandbox"].append(res.data["in_sandbox"] / n)
+                parts["around sandbox"].append((res.data["in_run_task"] - res.data["in_sandbox"]) / n)
                 fixed["Runner() construction"].append(res.data["setup"])
+                first = res.data["per_task"]
+                if len(first) > 2:
+                    fixed["first `run_task` of the process, above the median one"].append(
+                        first[0] - Stat.of(first[1:]).median)
                 if want_flow:
                     log(f"overhead {sandbox} N={n}: nightly flow (runner night {res.data['total']:.2f} s)")
                     res = run_child("bench.overhead:child_flow_night",
                                     {"settings": sdict, "night": NIGHT.isoformat()},
                                     logs=ctx.logs, env=ctx.prefect)
                     walls["flow"].append(res.data["total"])
+                    parts["prefect"].append((res.data["total"] - res.data["in_run_task"]) / n)
                     fixed["nightly process start (interpreter, imports, first flow run)"].append(
                         res.wall - res.data["total"])
                     fixed["import flows.nightly"].append(res.data["import"])
@@ -390,11 +465,25 @@ def run(ctx) -> Section:
             for what, values in fixed.items():
                 if values:
                     extra.add(label, what, *mmm(Stat.of(values), secs))
+            med = {k: Stat.of(v).median if v else None for k, v in parts.items()}
+            split.add(label, ms(bare_task), ms(med["sandbox"]), ms(med["sandbox"] - bare_task),
+                      ms(med["around sandbox"]), ms(med["prefect"]) if med["prefect"] is not None else "—",
+                      ms(Stat.of(walls["flow"]).median / n) if walls["flow"] else "—")
 
-    section.tables += [summary, per_task_table, extra]
+    split.notes.append(
+        "Measured by timing `Runner.run_task` and the sandbox's `run` inside the benchmark's own child "
+        "processes: **sandbox − bare** is what the sandbox adds to the script's own run (for containers: "
+        "image check, lock-down options, attach, inspect); **runner around the sandbox** is the database "
+        "reads, library imports, guard, tree, export commit (fsync) and runlog row; **Prefect around "
+        "`run_task`** is the flow night minus the time inside `run_task`: task runs, their state "
+        "changes through the API, the run-log bridge."
+    )
+    section.tables += [summary, split, per_task_table, extra]
     if want_flow:
         extra.notes.append(
-            "Paid once per night, whatever N: a served deployment runs each scheduled night in a new "
+            "The first `run_task` pays the connections and, with containers, the engine's version "
+            "check (it is inside the per-task figures above). The flow's costs are paid once per night, "
+            "whatever N: a served deployment runs each scheduled night in a new "
             "process, which imports the flow and makes its first flow run (client, flow registration) "
             "before the night starts. The flow rows above start after them (a first, empty night runs "
             "before the measured one in the same process)."
