@@ -42,10 +42,24 @@ def resolve_settings(database_block: str | None = None, container_block: str | N
 
 @contextlib.contextmanager
 def fast_flows() -> Iterator[None]:
-    """Prefect settings for flows run in-process: no heartbeat thread (saves ~1 s per flow)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    """Prefect settings for flows run in-process: no heartbeat thread (saves ~1 s per flow).
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    Without ``PREFECT_API_URL`` Prefect starts a temporary server first (7–16 s idle,
+    far more on a loaded host): its start-up timeout is raised from 20 to 90 s
+    unless the environment sets one.
+    """
+    import os
+
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    updates: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" not in os.environ:
+        updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = 90
+    with temporary_settings(updates=updates):
         yield
 
 

@@ -196,5 +196,8 @@ def run_nightly(settings: Settings, on: dt.date | None = None, **parameters):
 
 def run_nightly_now(settings: Settings, on: dt.date | None = None) -> int:
     """``memo-taskrunner nightly``: exit code 0 iff every task of the night succeeded."""
+    httpx_log = logging.getLogger("httpx")
+    if httpx_log.level == logging.NOTSET:  # one INFO line per API request otherwise
+        httpx_log.setLevel(logging.WARNING)
     state = run_nightly(settings, on)
     return 0 if state.is_completed() else 1

@@ -8,7 +8,108 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def prefect_env(**extra) -> dict[str, str]:
+    """A clean environment for Prefect CLI processes (no PREFECT_*/MEMO_* of this process)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MEMO_"))}
+    env.update(PATH=f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}", DO_NOT_TRACK="1",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="1")
+    env.update(extra)
+    return env
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """Stop a process group we started: SIGTERM twice (a Prefect worker needs two), then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    for _ in range(2):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        time.sleep(1)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+class PrefectServer:
+    """A real ``prefect server`` (SQLite, temporary PREFECT_HOME, free port), started early:
+    the deployment tests need it, and its start-up (10 s idle, far more on a loaded machine)
+    then overlaps the harness tests."""
+
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="memo-prefect-server-"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/api"
+        self.log = open(self.home / "server.log", "wb")
+        self.proc = subprocess.Popen(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=prefect_env(PREFECT_HOME=str(self.home),
+                            PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{self.home}/prefect.db"),
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait(self, timeout: float = 180) -> str:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self.url
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("prefect server did not start:\n"
+                                   + (self.home / "server.log").read_text()[-3000:])
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        stop_process_group(self.proc)
+        self.log.close()
+        import shutil
+
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+_server: PrefectServer | None = None
+
+
+def pytest_collection_finish(session):
+    global _server
+    if any("tests/flows/test_deployments.py" in item.nodeid for item in session.items):
+        _server = PrefectServer()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _server is not None:
+        _server.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """The API URL of the session's real Prefect server."""
+    global _server
+    if _server is None:
+        _server = PrefectServer()
+    return _server.wait()
 
 
 @pytest.fixture(scope="session")

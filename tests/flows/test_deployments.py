@@ -1,4 +1,4 @@
-"""A real ``prefect server`` (one for this module): prefect.yaml deployments, workers, scale-out.
+"""A real ``prefect server`` (one per session, see conftest): prefect.yaml deployments, workers, scale-out.
 
 - ``deploy/smoke-deployment.sh``: process work pool, ``prefect deploy --all``, a worker,
   ``prefect deployment run 'memo-task/memo-task'``, the export checked;
@@ -9,19 +9,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import Memo, make_settings
+from tests.flows.conftest import prefect_env, stop_process_group
 
 pytestmark = [pytest.mark.slow, pytest.mark.mariadb]
 
@@ -30,65 +26,11 @@ BIN = Path(sys.executable).parent
 NIGHT = dt.date(2024, 5, 15)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _base_env(**extra) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MEMO_"))}
-    env.update(PATH=f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}", DO_NOT_TRACK="1",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="1")
-    env.update(extra)
-    return env
+    return prefect_env(**extra)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a process group we started: SIGTERM twice (a Prefect worker needs two), then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    for _ in range(2):
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        time.sleep(1)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
-    env = _base_env(PREFECT_HOME=str(home),
-                    PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db")
-    log = open(home / "server.log", "wb")
-    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 150
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("prefect server did not start:\n" + (home / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        yield url
-    finally:
-        _stop(proc)
-        log.close()
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke(prefect_server, tmp_path_factory):
     """Run deploy/smoke-deployment.sh once against the module's server (it deploys prefect.yaml)."""
     from tests.conftest import _mariadb_database
@@ -185,7 +127,7 @@ def test_scale_out_two_workers_share_a_night_and_no_task_runs_twice(smoke, prefe
         seconds = time.monotonic() - started
     finally:
         for proc in workers.values():
-            _stop(proc)
+            stop_process_group(proc)
     logs = {name: (tmp_path / f"{name}.log").read_text(errors="replace")[-3000:] for name in workers}
     assert state.is_completed(), (state.message, logs)
 
