@@ -571,8 +571,10 @@ def prefect_server(home: Path, logs: Path, startup_timeout: float = 120) -> Iter
 # -- profiles ---------------------------------------------------------------------------
 
 
-def profile_text(profile, limit: int = 15, sort: str = "cumulative", strip: str = str(ROOT) + "/") -> str:
-    """The top entries of a cProfile.Profile, paths shortened."""
+def profile_text(profile, limit: int = 15, sort: str = "cumulative", strip: str = str(ROOT) + "/",
+                 restrict: str | None = None) -> str:
+    """The top entries of a cProfile.Profile (or pstats.Stats), paths shortened; ``restrict``: a
+    regular expression the file:function must match."""
     import io
     import pstats
 
@@ -582,7 +584,11 @@ def profile_text(profile, limit: int = 15, sort: str = "cumulative", strip: str 
         stats.stream = buf
     else:
         stats = pstats.Stats(profile, stream=buf)
-    stats.sort_stats(sort).print_stats(limit)
+    stats.sort_stats(sort)
+    if restrict:
+        stats.print_stats(restrict, limit)
+    else:
+        stats.print_stats(limit)
     text = buf.getvalue()
     text = text.replace(strip, "")
     text = re.sub(r"/\S*/site-packages/", "", text)
@@ -590,6 +596,8 @@ def profile_text(profile, limit: int = 15, sort: str = "cumulative", strip: str 
     lines = [l.rstrip() for l in text.splitlines()]
     start = next((i for i, l in enumerate(lines) if "ncalls" in l), 0)
     head = [l for l in lines[:start] if "function calls" in l]
+    if restrict:
+        head.append(f"(only entries matching {restrict!r})")
     return "\n".join(head + lines[start:]).strip()
 
 

@@ -322,8 +322,8 @@ def child_flow_night(settings: dict, night: str, profile: bool = False) -> dict:
                 merged.add(p)
             except (TypeError, ValueError):
                 pass
-        result["profile_cum"] = profile_text(merged, 25, "cumulative")
-        result["profile_tot"] = profile_text(merged, 15, "tottime")
+        result["profile_cum"] = profile_text(merged, 35, "cumulative", restrict=r"prefect/|flows/|memo/")
+        result["profile_tot"] = profile_text(merged, 20, "tottime")
     if not state.is_completed():
         raise RuntimeError(f"night ended {state.name}: {state.message}")
     return result
