@@ -81,14 +81,21 @@ class ExportFile:
 
     def __enter__(self) -> "ExportFile":
         partial_dir = self.exports_dir / PARTIAL_DIR
-        try:
-            partial_dir.mkdir(parents=True, exist_ok=True)
-            suffix = self.target.name.encode("utf-8")[:120].decode("utf-8", "ignore")  # bytes, not chars
-            self.partial = partial_dir / f"{secrets.token_hex(12)}-{suffix}"
-            fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        except OSError as exc:
-            raise ExportWriteError(f"cannot create the export in {self.exports_dir}: {exc.strerror}") from None
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        suffix = self.target.name.encode("utf-8")[:120].decode("utf-8", "ignore")  # bytes, not chars
+        for _ in range(5):
+            try:
+                partial_dir.mkdir(parents=True, exist_ok=True)
+                self.partial = partial_dir / f"{secrets.token_hex(12)}-{suffix}"
+                fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            except OSError as exc:
+                raise ExportWriteError(f"cannot create the export in {self.exports_dir}: {exc.strerror}") from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if still_named(self.partial, fd):
+                break
+            # Another process's clean-up took it for an orphan between create and lock: a new one.
+            os.close(fd)
+        else:
+            raise ExportWriteError(f"cannot create the export in {self.exports_dir}: removed as it was made")
         self.file = os.fdopen(fd, "wb", buffering=0)
         return self
 
@@ -117,6 +124,16 @@ class ExportFile:
             self.file = None
         if not self.committed and self.partial is not None:
             self.partial.unlink(missing_ok=True)
+
+
+def still_named(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not unlinked or replaced meanwhile)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
 def _fsync_dir(path: Path) -> None:

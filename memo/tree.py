@@ -101,11 +101,21 @@ class ScriptTree:
             ) from None
 
     def _create(self) -> Path:
+        from memo.exports import still_named
+
         prepare_work_dir(self.work_dir)
-        name = RUN_PREFIX + secrets.token_hex(16)
-        lock_path = self.work_dir / f"{name}.lock"
-        self._lock_fd = os.open(lock_path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        for _ in range(5):
+            name = RUN_PREFIX + secrets.token_hex(16)
+            lock_path = self.work_dir / f"{name}.lock"
+            self._lock_fd = os.open(lock_path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            if still_named(lock_path, self._lock_fd):
+                break
+            # Another process's clean-up removed it as an orphan between create and lock.
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        else:
+            raise OSError(f"the run's lock file in {self.work_dir} was removed as it was made")
         self.path = self.work_dir / name
         try:
             self.path.mkdir(mode=0o755)

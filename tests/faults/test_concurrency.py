@@ -227,3 +227,59 @@ def test_a_second_nightly_runner_on_the_host_is_refused(memo, tmp_path, database
     # the night ran once: one row per task
     assert [bool(r.is_success) for r in memo.runlog(waiting)] == [True]
     assert [bool(r.is_success) for r in memo.runlog(quick)] == [True]
+
+
+# --- one runner's start-up clean-up racing another runner's new run -----------------------------------
+
+
+class TreeLockChecked:
+    """The real sandbox; checks that the run's tree is still marked live (its lock file is there)."""
+
+    def __init__(self, inner):
+        self.inner, self.name = inner, inner.name
+
+    def run(self, job, stdout):
+        assert Path(f"{job.tree}.lock").exists(), "the live tree lost its lock file: a clean-up would remove it"
+        return self.inner.run(job, stdout)
+
+    def remove_orphans(self):
+        return 0
+
+    def problems(self):
+        return []
+
+
+def test_a_start_up_clean_up_racing_a_new_run_cannot_break_it(memo, tmp_path, database_url, monkeypatch):
+    """A second runner starts (and cleans up) at the instant a run has created its tree's lock
+    file and its partial export but not yet locked them: the run must not lose either."""
+    import fcntl
+
+    from memo.exports import remove_orphan_partials
+    from memo.tree import remove_orphan_trees
+
+    task_id = memo.task("abccorp", "raced.txt", "print('whole')")
+    settings = settings_for(tmp_path, database_url)
+    runner = Runner(settings)
+    runner.sandbox = TreeLockChecked(runner.sandbox)
+    real_flock = fcntl.flock
+    raced = []
+
+    def flock(fd, operation):
+        if operation == fcntl.LOCK_EX:  # a run about to lock what it has just created
+            kind = "partial" if "/.partial/" in os.readlink(f"/proc/self/fd/{fd}") else "tree"
+            if kind not in raced:  # once each: a clean-up is not a loop
+                raced.append(kind)
+                remove_orphan_trees(settings.work_dir)
+                remove_orphan_partials(settings.exports_dir)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    try:
+        outcome = runner.run_task(task_id)
+    finally:
+        monkeypatch.undo()
+        runner.db.dispose()
+    assert raced == ["tree", "partial"]  # the tree's lock file and the partial export were both raced
+    assert outcome.success, outcome.message
+    assert (settings.exports_dir / "abccorp" / "raced.txt").read_text() == "whole\n"
+    assert partial_files(settings) == []
