@@ -206,22 +206,25 @@ def test_http_first_then_the_nightly_waits_and_runs_after(memo, tmp_path, databa
 
 @pytest.mark.slow
 def test_a_second_nightly_runner_on_the_host_is_refused(memo, tmp_path, database_url, cli, prefect_harness):
+    """Both started at once. Whichever takes the night first holds it until the test lets its
+    waiting task finish, so the other is refused whenever it arrives: no timing involved."""
     waiting = memo.task("abccorp", "a_waits.txt", waiting_script(database_url))
     quick = memo.task("abccorp", "b_quick.txt", "print('quick')")
     settings = settings_for(tmp_path, database_url, concurrency=1)
-    first = cli(settings, "nightly", "--date", NIGHT.isoformat(), PREFECT_API_URL=prefect_harness)
-    wait_for(lambda: any(p.stat().st_size for p in partial_files(settings)) or first.poll() is not None,
-             120, "the first runner to be in its night")
-    assert first.poll() is None, first.communicate()
-
-    second = cli(settings, "nightly", "--date", NIGHT.isoformat(), PREFECT_API_URL=prefect_harness)
-    out2, err2 = second.communicate(timeout=120)
-    assert second.returncode == 1
+    runners = [cli(settings, "nightly", "--date", NIGHT.isoformat(), PREFECT_API_URL=prefect_harness)
+               for _ in range(2)]
+    refused = wait_for(lambda: [r for r in runners if r.poll() is not None], 120, "one runner to be refused")
+    assert len(refused) == 1
+    loser = refused[0]
+    winner = runners[1 - runners.index(loser)]
+    out2, err2 = loser.communicate(timeout=30)
+    assert loser.returncode == 1
     assert re.search(r"night 2024-05-15 refused: a nightly run on this host is already running", err2), err2[-3000:]
+    wait_for(lambda: any(p.stat().st_size for p in partial_files(settings)), 120, "the night to be running")
 
     memo.query("release", "SELECT 1")
-    out1, err1 = first.communicate(timeout=120)
-    assert first.returncode == 0, err1[-3000:]
+    out1, err1 = winner.communicate(timeout=120)
+    assert winner.returncode == 0, err1[-3000:]
     one_whole_version(settings.exports_dir / "abccorp" / "a_waits.txt")
     assert (settings.exports_dir / "abccorp" / "b_quick.txt").read_text() == "quick\n"
     # the night ran once: one row per task
