@@ -21,16 +21,6 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
-@pytest.fixture(scope="session")
-def prefect_harness():
-    """A temporary Prefect API for the session (as tests/flows/conftest.py's; one shared
-    fixture in tests/conftest.py would save one harness start per full test run)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
 @contextmanager
 def live_server(app) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1:<free port> until the block ends; yields the base URL."""

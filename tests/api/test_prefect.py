@@ -1,8 +1,10 @@
 """The API's default path: each request is a ``memo-task`` flow run in the server process.
 
-Needs a Prefect test harness (``prefect_harness``, ≈ 10 s, 40–50 s on a loaded
-machine); the flows run in the server's worker threads and are read back from
-the Prefect API.
+A Prefect test harness for this module only (≈ 10 s, 40–50 s on a loaded
+machine), torn down before tests/flows starts its own: two harnesses alive at
+once break the second one (Prefect's events worker is process-wide, so task runs
+get recorded in the first). The flows run in the server's worker threads and are
+read back from the Prefect API.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ import httpx
 import pytest
 
 from api.runs import PrefectRuns, make_run
+
+
+@pytest.fixture(scope="module")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
 
 
 def memo_task_runs() -> dict[str, object]:
