@@ -15,9 +15,12 @@ shared machine hits all alike), and the median over the rounds is reported:
   ``--api-url``; its start-up is reported apart, it is not part of a night).
 
 Overhead per task = (nightly − runner) / N is Prefect's cost; (nightly − scripts) / N
-is everything the runner adds to a bare script. ``--docker`` also times one task in
+is everything the runner adds to a bare script. A second, smaller night (N/5 tasks,
+``--small``) splits Prefect's cost into a fixed part per night (flow run creation,
+states, artifact: API round trips) and a marginal part per task. ``--docker`` also times one task in
 the docker sandbox (needs ``docker/podman-up.sh``) for the "well under 10 % of a
-container run" comparison.
+container run" comparison (image ``MEMO_DOCKER_IMAGE``, default ``localhost/memo-python:latest``;
+``eval "$(bash docker/podman-up.sh | tail -1)"`` first).
 """
 
 from __future__ import annotations
@@ -145,7 +148,8 @@ def docker_run_seconds(settings, task_id: str, runs: int = 10) -> float | None:
     from memo.runner import Runner
 
     try:
-        runner = Runner(settings.model_copy(update={"sandbox": "docker"}))
+        image = os.environ.get("MEMO_DOCKER_IMAGE", "localhost/memo-python:latest")
+        runner = Runner(settings.model_copy(update={"sandbox": "docker", "docker_image": image}))
         if runner.sandbox.problems():
             print("docker sandbox not usable:", runner.sandbox.problems(), file=sys.stderr)
             return None
@@ -168,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small", type=int, help="tasks of the smaller night (default N/5; 0: none)")
     parser.add_argument("--mariadb", action="store_true", help="a throw-away MariaDB database, not SQLite")
     parser.add_argument("--api-url", help="a running Prefect server's API (default: start one)")
     parser.add_argument("--docker", action="store_true", help="also time one task in the docker sandbox")
@@ -195,6 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     ids = seed(url, args.tasks)
     settings = Settings(database_url=url, exports_dir=folder / "exports", work_dir=folder / "work",
                         sandbox="process", task_timeout=60, concurrency=args.concurrency)
+    small_n = args.tasks // 5 if args.small is None else args.small
+    small = None
+    if small_n:
+        small_url = f"sqlite:///{folder / 'memo-small.sqlite'}" if not args.mariadb else url.replace(
+            f"/{dbname}?", f"/{dbname}_s?")
+        if args.mariadb:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"CREATE DATABASE `{dbname}_s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        seed(small_url, small_n)
+        small = settings.model_copy(update={"database_url": small_url, "work_dir": folder / "work-small",
+                                            "exports_dir": folder / "exports-small"})
     server = None
     server_start = None
     try:
@@ -207,13 +223,18 @@ def main(argv: list[str] | None = None) -> int:
         with temporary_settings(updates={PREFECT_API_URL: api}):
             run_flow(settings.model_copy(update={"concurrency": 1}))  # warm-up: imports, flow registration
             run_runner(settings)
-            scripts, runner, nightly = [], [], []
+            scripts, runner, nightly, runner_s, nightly_s = [], [], [], [], []
             for r in range(args.rounds):
                 scripts.append(run_scripts(folder / f"scripts{r}", args.tasks, args.concurrency))
                 runner.append(run_runner(settings))
                 nightly.append(run_flow(settings))
+                if small is not None:
+                    runner_s.append(run_runner(small))
+                    nightly_s.append(run_flow(small))
                 print(f"round {r + 1}: scripts {scripts[-1]:.2f} s, runner {runner[-1]:.2f} s, "
-                      f"nightly {nightly[-1]:.2f} s", file=sys.stderr)
+                      f"nightly {nightly[-1]:.2f} s" + (f"; {small_n} tasks: runner {runner_s[-1]:.2f} s, "
+                                                        f"nightly {nightly_s[-1]:.2f} s" if small else ""),
+                      file=sys.stderr)
             from prefect.logging.handlers import APILogHandler
 
             APILogHandler().flush()  # before the server goes
@@ -224,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         if admin is not None:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{dbname}`")
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{dbname}_s`")
 
     n = args.tasks
     med = statistics.median
@@ -239,6 +261,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {label} | {med(values):.2f} s ({min(values):.2f}–{max(values):.2f}) | {med(values) / n * 1000:.1f} ms |")
     print(f"\nPrefect overhead per task: (nightly − runner) / {n} = **{prefect_ms:.1f} ms**")
     print(f"Runner + Prefect overhead per task over a bare script: (nightly − scripts) / {n} = {total_ms:.1f} ms")
+    per_round = [ni_ - ru_ for ni_, ru_ in zip(nightly, runner)]
+    print(f"per round (nightly − runner) / {n}: " + ", ".join(f"{d / n * 1000:.1f}" for d in per_round)
+          + f" ms; best round {min(per_round) / n * 1000:.1f} ms")
+    if small is not None:
+        big_cost, small_cost = med(per_round), med([a - b for a, b in zip(nightly_s, runner_s)])
+        marginal = (big_cost - small_cost) / (n - small_n)
+        fixed = small_cost - marginal * small_n
+        print(f"split with a {small_n}-task night: fixed per night ≈ {fixed:.2f} s, "
+              f"marginal per task ≈ {marginal * 1000:.1f} ms")
     if server_start is not None:
         print(f"prefect server start-up (not part of a night): {server_start:.1f} s")
     if container is not None:

@@ -246,3 +246,23 @@ def test_serve_start_catches_up_a_missed_night_once(memo, tmp_path, database_url
     side = service.start(settings)
     assert side.process is None
     side.stop()
+
+
+def test_run_memo_task_in_process_returns_the_outcome(memo, tmp_path, database_url):
+    from flows.task import run_memo_task
+    from memo.locks import task_lock
+
+    task_id = memo.task("abccorp", "adhoc.xml", "print('<x/>')")
+    settings = make_settings(tmp_path, database_url)
+    dry = run_memo_task(settings, task_id, dry_run=True)
+    assert dry.success and dry.dry_run and dry.label == "abccorp/adhoc.xml"
+    assert (settings.exports_dir / "tmp" / "abccorp_adhoc.xml").read_text() == "<x/>\n"
+    assert memo.runlog(task_id) == []  # a dry run leaves no runlog row
+    real = run_memo_task(settings, task_id)
+    assert real.success and real.task_result()["success"] is True
+    assert [bool(r.is_success) for r in memo.runlog(task_id)] == [True]
+    missing = run_memo_task(settings, "00000000-0000-0000-0000-000000000000")
+    assert not missing.success and missing.kind == "not_found"
+    with task_lock(settings.work_dir, task_id):  # a nightly run holds the task
+        busy = run_memo_task(settings, task_id, lock_wait=0)
+    assert not busy.success and busy.kind == "busy"
