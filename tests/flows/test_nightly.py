@@ -266,3 +266,19 @@ def test_run_memo_task_in_process_returns_the_outcome(memo, tmp_path, database_u
     with task_lock(settings.work_dir, task_id):  # a nightly run holds the task
         busy = run_memo_task(settings, task_id, lock_wait=0)
     assert not busy.success and busy.kind == "busy"
+
+
+def test_the_dispatcher_reads_a_memo_task_outcome_back_from_its_artifact(memo, tmp_path, database_url):
+    from flows._support import fast_flows, using_settings
+    from flows.task import memo_task, outcome_from_artifact
+
+    good = memo.task("abccorp", "good.xml", "print('12345')")
+    bad = memo.task("abccorp", "bad.xml", "raise SystemExit(4)")
+    with using_settings(make_settings(tmp_path, database_url)), fast_flows():
+        ok_state = memo_task(task_id=good, return_state=True)
+        bad_state = memo_task(task_id=bad, retries=0, return_state=True)
+    assert ok_state.is_completed() and bad_state.is_failed()
+    ok = outcome_from_artifact(ok_state.state_details.flow_run_id)
+    assert ok.success and ok.bytes_written == 6 and ok.label == "abccorp/good.xml" and ok.task_id == good
+    failed = outcome_from_artifact(bad_state.state_details.flow_run_id)
+    assert not failed.success and failed.kind == "script" and "exited with code 4" in failed.message
