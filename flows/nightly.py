@@ -37,7 +37,7 @@ from flows.units import (
     outcome_row,
 )
 from memo import catchup
-from memo.errors import TaskBusy
+from memo.errors import MemoError, TaskBusy
 from memo.locks import night_lock
 from memo.models import RunOutcome
 from memo.runner import Runner, now_local
@@ -122,7 +122,11 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
     runner = Runner(settings)
     try:
         runner.remove_orphans()
-        selection = select_due_tasks(runner.db.candidate_tasks(night), night)
+        try:
+            selection = select_due_tasks(runner.db.candidate_tasks(night), night)
+        except MemoError as exc:  # database down: nothing ran, the night is not recorded
+            logger.error("night %s: cannot select the tasks: %s", night, exc.message)
+            return Failed(message=f"night {night}: cannot select the tasks: {exc.message}")
         for bad, problem in selection.malformed:
             logger.warning("task %s (%s) not run: %s", bad.id, bad.label, problem)
         logger.info("night %s: %d task(s) due, concurrency %d, dispatch %s",
