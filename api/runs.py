@@ -11,7 +11,6 @@ UI); tests and the load test may choose ``direct`` (the Runner, no Prefect).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Callable, Protocol
 
@@ -22,7 +21,6 @@ from memo.settings import Settings
 log = logging.getLogger("memo.api")
 
 VIA_CHOICES = ("prefect", "direct")
-VIA_ENV = "MEMO_HTTP_VIA"
 
 
 class RunFn(Protocol):
@@ -104,11 +102,8 @@ class PrefectRuns(_SharedRunner):
 
 
 def default_via(settings: Settings) -> str:
-    """``settings.http_via`` if the settings have it, else ``MEMO_HTTP_VIA``, else ``prefect``."""
-    via = getattr(settings, "http_via", None) or os.environ.get(VIA_ENV) or "prefect"
-    if via not in VIA_CHOICES:
-        raise ValueError(f"{VIA_ENV} must be one of {', '.join(VIA_CHOICES)}, not {via!r}")
-    return via
+    """``MEMO_HTTP_VIA`` (``settings.http_via``): ``prefect`` unless set otherwise."""
+    return settings.http_via
 
 
 def make_run(settings: Settings, via: str | None = None) -> Callable[..., RunOutcome]:

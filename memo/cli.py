@@ -155,7 +155,7 @@ def cmd_nightly(settings, args) -> int:
 
 
 def cmd_serve(settings, args) -> int:
-    from memo.service import serve
+    from api.serve import serve
 
     return serve(settings)
 

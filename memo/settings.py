@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="address of the HTTP API")
     http_port: int = Field(8085, ge=1, le=65535, description="port of the HTTP API")
     http_token: str | None = Field(None, description="bearer token the HTTP API requires, if set")
+    http_via: Literal["prefect", "direct"] = Field(
+        "prefect", description="HTTP runs as memo-task flow runs (prefect) or plain runner calls (direct)"
+    )
     guard_policy: Path | None = Field(None, description="JSON file extending the guard's policy")
     stderr_tail: int = Field(2000, ge=100, description="characters of stderr kept in the runlog")
     container: ContainerSettings = Field(default_factory=ContainerSettings)
