@@ -15,7 +15,6 @@ import ast
 import fcntl
 import logging
 import os
-import re
 import secrets
 import shutil
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from memo.errors import InfrastructureError, TaskInvalid
+from memo.exports import check_path_name
 from memo.models import Dependencies, TaskSpec
 
 log = logging.getLogger("memo.tree")
@@ -32,7 +32,6 @@ RUN_PREFIX = "run-"
 ORPHAN_GRACE_SECONDS = 60
 """A tree with no lock file younger than this may be a run being set up; left alone."""
 
-_MODULE_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def render_query_module(name: str, sql: str) -> str:
@@ -56,9 +55,17 @@ def render_query_module(name: str, sql: str) -> str:
 
 
 def _module_path(path: str, what: str) -> str:
-    parts = path.split("/")
-    if not all(_MODULE_PART.match(p) for p in parts):
-        raise TaskInvalid(f"{what} {path!r} cannot be a Python module name")
+    """Each part must stay one plain file name; it need not be importable.
+
+    A task named ``my-report.csv`` has a query module ``my-report_csv`` that no
+    script can import, but the Java runner wrote it all the same and its MAIN
+    script may not need it: refusing would break a task that works today.
+    """
+    for part in path.split("/"):
+        try:
+            check_path_name(part, what)
+        except TaskInvalid as exc:
+            raise TaskInvalid(f"{what} {path!r} cannot be a file in the script tree: {exc.message}") from None
     return path
 
 

@@ -79,8 +79,17 @@ def test_plan_lays_out_memo_tree():
 def test_hostile_query_name_cannot_shape_a_path():
     spec, deps = spec_and_deps()
     deps.queries["../../etc/passwd"] = Query("x", "../../etc:passwd", "SELECT 1")
-    with pytest.raises(TaskInvalid, match="cannot be a Python module name"):
+    with pytest.raises(TaskInvalid, match="cannot be a file in the script tree"):
         plan_tree(spec, deps)
+
+
+def test_names_python_cannot_import_are_still_written():
+    """The Java runner wrote them; a MAIN script that does not import its query still works."""
+    spec, deps = spec_and_deps()
+    deps.queries["abccorp/ökonomie_xml"] = Query("u", "abccorp:ökonomie_xml", "SELECT 1")
+    deps.queries["abccorp/my-report_csv"] = Query("d", "abccorp:my-report_csv", "SELECT 2")
+    files = plan_tree(spec, deps)
+    assert "queries/abccorp/ökonomie_xml.py" in files and "queries/abccorp/my-report_csv.py" in files
 
 
 def test_tree_is_unguessable_readable_and_removed(tmp_path):

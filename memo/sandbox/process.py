@@ -82,6 +82,8 @@ class ProcessSandbox:
         out_fd = proc.stdout.fileno()
         _grow_pipe(out_fd)
         deadline = started + job.timeout
+        buffer = bytearray(CHUNK)  # one buffer, reused: memory stays flat at any output size
+        view = memoryview(buffer)
         timed_out = False
         written = 0
         try:
@@ -93,11 +95,11 @@ class ProcessSandbox:
                         timed_out = True
                         break
                     if selector.select(timeout=min(remaining, 0.5)):
-                        chunk = os.read(out_fd, CHUNK)
-                        if not chunk:
+                        size = os.readv(out_fd, [buffer])
+                        if not size:
                             break
-                        write_out(stdout, chunk)
-                        written += len(chunk)
+                        write_out(stdout, view[:size])
+                        written += size
                     elif proc.poll() is not None:
                         break  # the script ended; a descendant may still hold the pipe
         finally:
