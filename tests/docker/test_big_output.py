@@ -49,7 +49,8 @@ with open(target, "wb") as out:
 print(json.dumps({
     "ok": result.ok, "exit_code": result.exit_code, "bytes_out": result.bytes_out,
     "stderr": result.stderr_tail, "wall": time.monotonic() - started,
-    "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent (pytest) across exec.
+    "maxrss_mb": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024,
 }))
 """
 
