@@ -35,6 +35,26 @@ def _mariadb_database():
     return admin, name, f"{MARIADB_URL}/{name}?charset=utf8mb4"
 
 
+_docker_checked: dict[str, str | None] = {}
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``docker`` need Podman's (or Docker's) API and the script image:
+    without them they FAIL under CI (``CI=true``) and are skipped elsewhere."""
+    if item.get_closest_marker("docker") is None:
+        return
+    if "why" not in _docker_checked:
+        from tests.docker.conftest import _why_unusable, docker_host
+
+        _docker_checked["why"] = _why_unusable(docker_host())
+    why = _docker_checked["why"]
+    if why:
+        message = f"{why}: run `eval \"$(docker/podman-up.sh | tail -1)\"` first"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
 @pytest.fixture(params=["sqlite", "mariadb"])
 def database_url(request, tmp_path):
     """A fresh, empty MEMO database on each backend."""

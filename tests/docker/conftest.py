@@ -51,20 +51,6 @@ def _why_unusable(host: str | None) -> str | None:
     return None
 
 
-_checked: dict[str, str | None] = {}
-
-
-def pytest_runtest_setup(item):
-    if item.get_closest_marker("docker") is None:
-        return
-    if "why" not in _checked:
-        _checked["why"] = _why_unusable(docker_host())
-    why = _checked["why"]
-    if why:
-        message = f"{why}: run `eval \"$(docker/podman-up.sh | tail -1)\"` first"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
 
 
 @pytest.fixture

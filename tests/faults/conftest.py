@@ -39,7 +39,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from memo import schema  # noqa: E402
 from tests.conftest import _mariadb_database, make_settings  # noqa: E402
-from tests.docker.conftest import LABEL, _why_unusable, docker_host, docker_settings  # noqa: E402
+from tests.docker.conftest import LABEL, docker_host, docker_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -48,20 +48,6 @@ TASK_ID_LABEL = "org.oapen.memo.task-id"
 
 # --- the container engine -------------------------------------------------------------------
 
-_checked: dict[str, str | None] = {}
-
-
-def pytest_runtest_setup(item):
-    if item.get_closest_marker("docker") is None:
-        return
-    if "why" not in _checked:
-        _checked["why"] = _why_unusable(docker_host())
-    why = _checked["why"]
-    if why:
-        message = f"{why}: run `eval \"$(docker/podman-up.sh | tail -1)\"` first"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
 
 
 def containers_of(task_id: str) -> list[dict]:
