@@ -242,3 +242,24 @@ def test_refused_login_is_clear_and_not_retried(tmp_path):
     with pytest.raises(Exception) as err:
         runner.run_task("00000000-0000-0000-0000-000000000000")
     assert "refused" in str(err.value) and "Access denied" in str(err.value)
+
+
+def test_output_written_just_before_exit_is_never_lost(tmp_path, sqlite_url):
+    """Regression: the read loop once gave up on a script that ended between two polls,
+    leaving its last output in the pipe (exit 0, empty export). The subclass widens that
+    window (a quiet poll, then the script writes and ends) so it happens every time."""
+    from memo.sandbox.process import ProcessSandbox
+    from tests.conftest import Memo
+
+    class SlowToNotice(ProcessSandbox):
+        poll_seconds = 0.001
+
+        def _ended(self, proc):
+            time.sleep(0.3)  # the script prints and exits meanwhile
+            return super()._ended(proc)
+
+    memo = Memo(sqlite_url)
+    task_id = memo.task("abccorp", "late.txt", "import time\ntime.sleep(0.1)\nprint('x' * 100)\n")
+    settings = make_settings(tmp_path, sqlite_url)
+    outcome = Runner(settings, sandbox=SlowToNotice(settings)).run_task(task_id)
+    assert outcome.success and outcome.bytes_written == 101

@@ -29,6 +29,8 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 class ProcessSandbox:
     name = "process"
+    poll_seconds = 0.5
+    """How often a quiet script is checked for having ended."""
 
     def __init__(self, settings):
         self.settings = settings
@@ -84,7 +86,7 @@ class ProcessSandbox:
         deadline = started + job.timeout
         buffer = bytearray(CHUNK)  # one buffer, reused: memory stays flat at any output size
         view = memoryview(buffer)
-        timed_out = False
+        timed_out = exited = False
         written = 0
         try:
             with selectors.DefaultSelector() as selector:
@@ -94,14 +96,17 @@ class ProcessSandbox:
                     if remaining <= 0:
                         timed_out = True
                         break
-                    if selector.select(timeout=min(remaining, 0.5)):
+                    wait = 0 if exited else min(remaining, self.poll_seconds)
+                    if selector.select(timeout=wait):
                         size = os.readv(out_fd, [buffer])
                         if not size:
                             break
                         write_out(stdout, view[:size])
                         written += size
-                    elif proc.poll() is not None:
-                        break  # the script ended; a descendant may still hold the pipe
+                    elif exited:
+                        break  # it ended and the pipe is empty; a descendant may still hold it open
+                    elif self._ended(proc):
+                        exited = True  # it may have written just before ending: drain the pipe first
         finally:
             kill_group()  # on timeout, on error, and to end anything the script left running
             proc.wait()
@@ -115,6 +120,9 @@ class ProcessSandbox:
             duration=time.monotonic() - started,
             bytes_out=written,
         )
+
+    def _ended(self, proc: subprocess.Popen) -> bool:
+        return proc.poll() is not None
 
     def problems(self) -> list[str]:
         if not os.access(self.python, os.X_OK):
