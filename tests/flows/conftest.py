@@ -145,16 +145,31 @@ def flow_run_id(state):
     return state.state_details.flow_run_id
 
 
-def task_runs(state) -> dict:
-    """Task runs of a flow run, by name."""
+def task_runs(state, timeout: float = 60) -> dict:
+    """Task runs of a flow run, by name, once the server has recorded them all.
+
+    Prefect 3 records task runs from events that the server processes after the
+    flow has returned: read too early (more so on a busy machine) and some are
+    missing or not yet final. Poll until every run is final and two reads agree.
+    """
+    import time
+
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    deadline = time.monotonic() + timeout
+    previous = None
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id(state)]))
-        )
-    return {r.name: r for r in runs}
+        while True:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id(state)]))
+            )
+            snapshot = sorted((r.name, r.state_type) for r in runs)
+            settled = runs and all(r.state and r.state.is_final() for r in runs)
+            if (settled and snapshot == previous) or time.monotonic() > deadline:
+                return {r.name: r for r in runs}
+            previous = snapshot if settled else None
+            time.sleep(0.3)
 
 
 def artifact_rows(state) -> list[dict]:
