@@ -12,14 +12,13 @@ nothing here is needed to run without a Prefect server.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 from urllib.parse import quote
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
-from memo.settings import ContainerSettings, Settings
+from memo.settings import ContainerSettings, DockerSize, NonRootUser, Settings
 
 
 class MemoDatabaseCredentials(Block):
@@ -61,28 +60,15 @@ class MemoContainerSettings(Block):
     task_timeout: float = Field(3600, gt=0, description="seconds a script may run")
     concurrency: int = Field(2, ge=1, le=64, description="tasks run at once by one nightly run")
     network: str = Field("host")
-    memory: str = Field("1g")
+    memory: DockerSize = Field("1g")
     cpus: float = Field(1.0, gt=0)
     pids_limit: int = Field(256, gt=0)
-    user: str = Field("65534:65534", description="uid:gid, never root")
-    tmpfs_size: str = Field("64m")
+    user: NonRootUser = Field("65534:65534", description="uid:gid, never root")
+    tmpfs_size: DockerSize = Field("64m")
     read_only: bool = Field(True)
     environment: dict[str, str] = Field(default_factory=dict, description="extra environment for scripts")
     docker_host: str | None = Field(None, description="Docker API endpoint; default DOCKER_HOST")
 
-    @field_validator("memory", "tmpfs_size")
-    @classmethod
-    def _size(cls, v: str) -> str:
-        if not re.fullmatch(r"\d+[bkmg]?", v.strip().lower()):
-            raise ValueError("must be a size like 512m or 2g")
-        return v.strip().lower()
-
-    @field_validator("user")
-    @classmethod
-    def _non_root(cls, v: str) -> str:
-        if v.split(":")[0] in ("0", "root"):
-            raise ValueError("scripts must not run as root")
-        return v
 
     def container_settings(self, base: ContainerSettings) -> ContainerSettings:
         # model_copy, not model_validate: a BaseSettings would re-read MEMO_CONTAINER_* over

@@ -12,14 +12,32 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from memo.errors import ConfigError
+
+
+def docker_size(value: str) -> str:
+    """A size as the Docker API takes it (``512m``, ``2g``); shared by the settings and the block."""
+    if not re.fullmatch(r"\d+[bkmg]?", value.strip().lower()):
+        raise ValueError("must be a size like 512m or 2g")
+    return value.strip().lower()
+
+
+def non_root_user(value: str) -> str:
+    """A container user that is not root: scripts never run as uid 0."""
+    if value.split(":")[0] in ("0", "root"):
+        raise ValueError("scripts must not run as root")
+    return value
+
+
+DockerSize = Annotated[str, AfterValidator(docker_size)]
+NonRootUser = Annotated[str, AfterValidator(non_root_user)]
 
 
 class ContainerSettings(BaseSettings):
@@ -32,11 +50,11 @@ class ContainerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEMO_CONTAINER_", extra="ignore")
 
     network: str = Field("host", description="`host`, `none`, `bridge` or a named network")
-    memory: str = Field("1g", description="memory limit (docker units: 512m, 2g)")
+    memory: DockerSize = Field("1g", description="memory limit (docker units: 512m, 2g)")
     cpus: float = Field(1.0, gt=0, description="CPU limit in cores")
     pids_limit: int = Field(256, gt=0, description="most processes/threads at once")
-    user: str = Field("65534:65534", description="uid:gid the script runs as (non-root)")
-    tmpfs_size: str = Field("64m", description="size of the writable /tmp")
+    user: NonRootUser = Field("65534:65534", description="uid:gid the script runs as (non-root)")
+    tmpfs_size: DockerSize = Field("64m", description="size of the writable /tmp")
     read_only: bool = Field(True, description="read-only root filesystem")
     environment: dict[str, str] = Field(
         default_factory=dict, description="extra environment for scripts (JSON), e.g. DB host"
@@ -52,19 +70,6 @@ class ContainerSettings(BaseSettings):
         "or `file` (a bind-mounted file, ~5x faster for outputs of hundreds of MB)",
     )
 
-    @field_validator("memory", "tmpfs_size")
-    @classmethod
-    def _size(cls, v: str) -> str:
-        if not re.fullmatch(r"\d+[bkmg]?", v.strip().lower()):
-            raise ValueError("must be a size like 512m or 2g")
-        return v.strip().lower()
-
-    @field_validator("user")
-    @classmethod
-    def _non_root(cls, v: str) -> str:
-        if v.split(":")[0] in ("0", "root"):
-            raise ValueError("scripts must not run as root")
-        return v
 
 
 class Settings(BaseSettings):
