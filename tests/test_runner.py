@@ -263,3 +263,16 @@ def test_output_written_just_before_exit_is_never_lost(tmp_path, sqlite_url):
     settings = make_settings(tmp_path, sqlite_url)
     outcome = Runner(settings, sandbox=SlowToNotice(settings)).run_task(task_id)
     assert outcome.success and outcome.bytes_written == 101
+
+
+def test_script_body_that_is_not_utf8_fails_clearly(tmp_path, sqlite_url):
+    """MariaDB's utf8mb4 column refuses such bytes at insert; SQLite stores them: refuse at run."""
+    from tests.conftest import Memo
+
+    memo = Memo(sqlite_url)
+    task_id = memo.task("abccorp", "latin1.xml", "print('x')")
+    memo.execute("UPDATE script SET body = :b", b=b"print('caf\xe9')\n")
+    outcome = Runner(make_settings(tmp_path, sqlite_url)).run_task(task_id)
+    assert not outcome.success and outcome.kind == "invalid"
+    assert "not valid UTF-8" in outcome.message
+    assert memo.runlog(task_id)[-1].message == outcome.message
