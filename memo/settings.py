@@ -167,8 +167,8 @@ SPRING_KEYS = {
     "path.temp.pythonscripts.purge": "purge_work_dir",
     "path.exports": "exports_dir",
     "taskrunner.cronschedule": "schedule_cron",
-    "taskrunner.busy.starttime": "busy_start",
-    "taskrunner.busy.hours": "busy_hours",
+    "taskRunner.busy.starttime": "busy_start",
+    "taskRunner.busy.hours": "busy_hours",
 }
 
 
@@ -211,8 +211,8 @@ def settings_from_spring(text: str) -> dict[str, object]:
     lowered = {k.lower(): v for k, v in props.items()}
     values: dict[str, object] = {}
     for key, name in SPRING_KEYS.items():
-        if key in lowered:
-            values[name] = lowered[key]
+        if key.lower() in lowered:
+            values[name] = lowered[key.lower()]
     if "spring.datasource.url" in lowered:
         values["database_url"] = jdbc_to_sqlalchemy(
             lowered["spring.datasource.url"],
