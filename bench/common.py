@@ -590,9 +590,9 @@ def profile_text(profile, limit: int = 15, sort: str = "cumulative", strip: str 
     else:
         stats.print_stats(limit)
     text = buf.getvalue()
+    text = re.sub(r"[^\s(]*/site-packages/", "", text)
+    text = re.sub(r"[^\s(]*/lib/python3\.\d+/", "", text)
     text = text.replace(strip, "")
-    text = re.sub(r"/\S*/site-packages/", "", text)
-    text = re.sub(r"/\S*/lib/python3\.\d+/", "", text)
     lines = [l.rstrip() for l in text.splitlines()]
     start = next((i for i, l in enumerate(lines) if "ncalls" in l), 0)
     head = [l for l in lines[:start] if "function calls" in l]

@@ -189,7 +189,7 @@ def run(ctx) -> Section:
     from bench.overhead import write_trees
 
     for size in sizes:
-        reps = 1 if ctx.quick else (ctx.repeats if size <= MB else 3 if size <= 100 * MB else 2)
+        reps = 1 if ctx.quick else (3 if size <= MB else 2)
         src = folder / "src.bin"
         write_source(src, size)
         times: dict[str, list[float]] = {"cat": [], "cat + fsync": []}
