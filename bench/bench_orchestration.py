@@ -14,6 +14,10 @@ shared machine hits all alike), and the median over the rounds is reported:
   run per MEMO task, against a real ``prefect server`` (started here unless
   ``--api-url``; its start-up is reported apart, it is not part of a night).
 
+Before each measured night the server is let settle (``settle``): a night of N task
+runs leaves it seconds of event and log ingestion, which would otherwise land on the
+next measurement (nights are a day apart in production).
+
 Overhead per task = (nightly − runner) / N is Prefect's cost; (nightly − scripts) / N
 is everything the runner adds to a bare script. A second, smaller night (N/5 tasks,
 ``--small``) splits Prefect's cost into a fixed part per night (flow run creation,
@@ -117,6 +121,33 @@ def run_scripts(folder: Path, n: int, concurrency: int) -> float:
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, trees))
     return time.monotonic() - started
+
+
+def settle(api: str, limit: float = 90) -> None:
+    """Wait until the Prefect server has worked off the previous night's events.
+
+    A night of N task runs leaves the server seconds of event and log ingestion into
+    its SQLite database; meanwhile writes wait for the lock (a new flow run may get
+    503s and retry after 2, 4, 8 s). Nights are a day apart in production; here the
+    next measurement would pay for the previous one. The probe is a write (a Prefect
+    Variable), since reads pass while writes queue. Both ways settle alike.
+    """
+    import httpx
+
+    deadline = time.monotonic() + limit
+    quick = 0
+    name = "memo-bench-settle"
+    with httpx.Client(base_url=api, timeout=60) as client:
+        if client.get(f"/variables/name/{name}").status_code == 404:
+            client.post("/variables/", json={"name": name, "value": 0})
+        i = 0
+        while quick < 3 and time.monotonic() < deadline:
+            i += 1
+            started = time.monotonic()
+            response = client.patch(f"/variables/name/{name}", json={"value": i})
+            fast = response.status_code < 300 and time.monotonic() - started < 0.1
+            quick = quick + 1 if fast else 0
+            time.sleep(0.3)
 
 
 def run_runner(settings) -> float:
@@ -225,11 +256,16 @@ def main(argv: list[str] | None = None) -> int:
             run_runner(settings)
             scripts, runner, nightly, runner_s, nightly_s = [], [], [], [], []
             for r in range(args.rounds):
+                settle(api)
                 scripts.append(run_scripts(folder / f"scripts{r}", args.tasks, args.concurrency))
+                settle(api)
                 runner.append(run_runner(settings))
+                settle(api)
                 nightly.append(run_flow(settings))
                 if small is not None:
+                    settle(api)
                     runner_s.append(run_runner(small))
+                    settle(api)
                     nightly_s.append(run_flow(small))
                 print(f"round {r + 1}: scripts {scripts[-1]:.2f} s, runner {runner[-1]:.2f} s, "
                       f"nightly {nightly[-1]:.2f} s" + (f"; {small_n} tasks: runner {runner_s[-1]:.2f} s, "

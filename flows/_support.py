@@ -119,17 +119,6 @@ class RunLogBridge(logging.Handler):
             return self._runs.get(match.group("task"))
 
 
-class _ThreadTimeoutNotice(logging.Filter):
-    """Drop Prefect's per-task notice that a timeout in a worker thread cannot interrupt I/O.
-
-    Known and intended: the sandbox enforces ``MEMO_TASK_TIMEOUT`` (it kills the
-    script); Prefect's timeout is only a backstop above it.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "running in a worker thread" not in str(record.msg)
-
-
 _bridge: RunLogBridge | None = None
 _bridge_lock = threading.Lock()
 
@@ -142,7 +131,6 @@ def log_bridge() -> RunLogBridge:
             _bridge = RunLogBridge()
             memo_logger = logging.getLogger("memo")
             memo_logger.addHandler(_bridge)
-            logging.getLogger("prefect.task_runs").addFilter(_ThreadTimeoutNotice())
             if memo_logger.getEffectiveLevel() > logging.INFO:
                 memo_logger.setLevel(logging.INFO)
         return _bridge

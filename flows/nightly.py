@@ -142,7 +142,7 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
                             "retry_delay_seconds": retry_delay_seconds},
             )
         else:
-            unit = configured_unit(settings.task_timeout, retries, retry_delay_seconds)
+            unit = configured_unit(retries, retry_delay_seconds)
             make_params = lambda t: dict(ctx=ctx, task_id=t.id, label=t.label)  # noqa: E731
         with ThreadPoolTaskRunner(max_workers=settings.concurrency) as pool:
             futures = [(t, pool.submit(unit, make_params(t))) for t in selection.due]

@@ -72,7 +72,7 @@ def memo_task(
         ctx = UnitContext(runner, lock_wait=call.lock_wait if call else None)
         label = task_label(runner, task_id)
         started = now_local(settings)
-        unit = configured_unit(settings.task_timeout, retries, retry_delay_seconds)
+        unit = configured_unit(retries, retry_delay_seconds)
         state = unit(ctx, task_id, label, dry_run, return_state=True)
         outcome = ctx.ledger.get(task_id) or outcome_from_state(task_id, label, state, started)
     finally:

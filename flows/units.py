@@ -29,8 +29,11 @@ from memo.runner import TASK_ID, Runner, now_local
 
 DEFAULT_RETRIES = 2
 DEFAULT_RETRY_DELAY = 30.0
-TIMEOUT_MARGIN = 60.0
-"""Prefect's own task timeout is a backstop this far above the sandbox's (which kills the script)."""
+
+# No Prefect ``timeout_seconds``: the sandbox enforces MEMO_TASK_TIMEOUT (it kills the
+# script's process group or container). In a worker thread Prefect's timeout cannot
+# interrupt blocking I/O anyway, and it starts and joins a watcher thread per task run:
+# measured ≈ 1/4 of Prefect's own per-task cost (bench/bench_orchestration.py, py-spy).
 
 
 class InfrastructureFault(Exception):
@@ -103,12 +106,8 @@ memo_task_run = task(
 )
 
 
-def configured_unit(task_timeout: float, retries: int = DEFAULT_RETRIES, retry_delay_seconds: float = DEFAULT_RETRY_DELAY):
-    return memo_task_run.with_options(
-        retries=retries,
-        retry_delay_seconds=retry_delay_seconds,
-        timeout_seconds=task_timeout + TIMEOUT_MARGIN,
-    )
+def configured_unit(retries: int = DEFAULT_RETRIES, retry_delay_seconds: float = DEFAULT_RETRY_DELAY):
+    return memo_task_run.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)
 
 
 def task_label(runner: Runner, task_id: str) -> str:
