@@ -29,7 +29,6 @@ from memo.settings import Settings
 
 log = logging.getLogger("memo.service")
 
-SERVE_ENV = "MEMO_PREFECT_SERVE"
 NIGHTLY = "memo-nightly/memo-nightly"
 
 
@@ -95,12 +94,12 @@ class PrefectSide:
 
 def start(settings: Settings) -> PrefectSide:
     catch_up_on_start(settings)
-    mode = os.environ.get(SERVE_ENV, "auto").lower()
+    mode = settings.prefect_serve
     if mode == "auto":
         mode = "no" if _workers_serve_nightly() else "yes"
         if mode == "no":
             log.info("memo-nightly is deployed to a work pool: its workers run the flows")
-    if mode not in ("yes", "true", "1"):
+    if mode != "yes":
         return PrefectSide(None)
     if not os.environ.get("PREFECT_API_URL"):
         log.warning("PREFECT_API_URL is not set: the served deployments use a temporary Prefect "

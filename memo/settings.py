@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     http_via: Literal["prefect", "direct"] = Field(
         "prefect", description="HTTP runs as memo-task flow runs (prefect) or plain runner calls (direct)"
     )
+    prefect_serve: Literal["auto", "yes", "no"] = Field(
+        "auto", description="`serve` also serves the Prefect deployments (auto: unless a work pool has them)"
+    )
     guard_policy: Path | None = Field(None, description="JSON file extending the guard's policy")
     stderr_tail: int = Field(2000, ge=100, description="characters of stderr kept in the runlog")
     container: ContainerSettings = Field(default_factory=ContainerSettings)
