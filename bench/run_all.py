@@ -73,7 +73,7 @@ class Context:
         if section == "overhead":
             if sandbox == "docker":  # ≈ 0.4 s a container, three paths
                 return 2 if n <= 50 else 1
-            return 3 if n <= 50 else 2
+            return 2
         return self.repeats
 
 
@@ -172,11 +172,12 @@ def render(info, command, started, load_start, load_end, sections, args, prefect
     if loads:
         peak = max(max(l) for l in loads)
         out.append(
-            f"Load during the run (1-minute average at each section's start and end): "
+            f"Load (1-minute average) before the suite started: {load_start[0]:.2f} on {info['cores']} cores. "
+            "During the run, at each section's start and end: "
             + ", ".join(f"{s.name} {s.load[0]:.1f}→{s.load[1]:.1f}" for s in sections)
-            + f". Peak {peak:.1f} on {info['cores']} cores"
-            + (" — other engineers' test runs shared the machine; absolute times are inflated, "
-               "ratios less so." if peak >= 1.5 else ".")
+            + f" (peak {peak:.1f}). These counts include the suite's own work — containers, the Prefect "
+            "server, 1 GiB writes waiting on the disk — and whatever else ran on this shared machine: "
+            "compare ratios within a table, not absolute times across runs."
         )
         out.append("")
 
