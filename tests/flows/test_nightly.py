@@ -241,8 +241,7 @@ def test_serve_start_catches_up_a_missed_night_once(memo, tmp_path, database_url
     assert [bool(r.is_success) for r in memo.runlog(task_id)] == [True]
     assert catchup.read_last_night(settings.work_dir) == night
     assert service.catch_up_on_start(settings, background=False) is None  # done: not again
-    monkeypatch.setenv(service.SERVE_ENV, "no")
-    side = service.start(settings)
+    side = service.start(settings.model_copy(update={"prefect_serve": "no"}))
     assert side.process is None
     side.stop()
 
