@@ -80,6 +80,8 @@ def run(ctx) -> Section:
     table.notes.append(
         "Overhead / task = (night − ideal) × c / N: the runner's time per task that the pool did not hide "
         "(the issue sets no goal here; compare it with the 50 ms per-task goal of the overhead section). "
+        "It includes each script's own interpreter start, ≈ 45 ms (the bare process rows of the overhead "
+        "section), which the ideal leaves out. "
         "Per-task times are those of `run_task` (the runner path only; the flow's own per-task time is "
         "inside its night)."
     )

@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             for goal in section.goals:
                 print(f"GOAL {goal.verdict:12} {goal.name}: {goal.measured}", flush=True)
             log(f"== {name} done in {section.seconds:.0f} s")
-    report = render(info, command, started, load_start, os.getloadavg(), sections, args, prefect_startup)
+    report = render(info, command, started, load_start, os.getloadavg(), sections, args, prefect_startup,
+                    kept_findings(args.output))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, encoding="utf-8")
     if not args.keep:
@@ -147,7 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(s.error for s in sections) else 0
 
 
-def render(info, command, started, load_start, load_end, sections, args, prefect_startup) -> str:
+FINDINGS = re.compile(r"<!-- findings -->.*?<!-- /findings -->", re.S)
+
+
+def kept_findings(path: Path) -> str | None:
+    """The hand-written findings of the report being replaced (they name the run they were written for)."""
+    try:
+        match = FINDINGS.search(path.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    return match.group(0) if match else None
+
+
+def render(info, command, started, load_start, load_end, sections, args, prefect_startup,
+           findings: str | None = None) -> str:
     out = ["# Benchmarks", ""]
     out.append(
         "The runner's job is to run scripts; its own cost should vanish next to theirs. These figures "
@@ -192,6 +206,8 @@ def render(info, command, started, load_start, load_end, sections, args, prefect
                    + (" Where a goal is missed, the section shows the profile of where the time goes."
                       if missed else ""))
         out.append("")
+    if findings:
+        out += [findings, ""]
 
     for s in sections:
         out += [f"## {s.title}", ""]
@@ -240,14 +256,14 @@ def other_benchmarks() -> list[str]:
     return out
 
 
-def _quote_results(doc: Path, limit: int = 14) -> list[str]:
+def _quote_results(doc: Path, limit: int = 24) -> list[str]:
     """The benchmark part of a doc: the section whose heading mentions bench/perf/load/figures."""
     lines = doc.read_text(encoding="utf-8").splitlines()
+    headings = [(i, line.lower()) for i, line in enumerate(lines) if line.startswith("#")]
     start = None
-    for i, line in enumerate(lines):
-        if line.startswith("#") and any(w in line.lower() for w in ("bench", "perf", "load", "figure", "cost",
-                                                                    "speed", "throughput", "timing")):
-            start = i
+    for word in ("bench", "overhead", "perf", "load", "throughput", "figure", "cost", "speed", "timing"):
+        start = next((i for i, h in headings if word in h), None)
+        if start is not None:
             break
     if start is None:
         return []
