@@ -148,20 +148,29 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(s.error for s in sections) else 0
 
 
-FINDINGS = re.compile(r"<!-- findings -->.*?<!-- /findings -->", re.S)
+KEPT = re.compile(r"<!-- (findings|keep:(after-goals|before-other)[\w-]*) -->.*?<!-- /\1 -->", re.S)
 
 
-def kept_findings(path: Path) -> str | None:
-    """The hand-written findings of the report being replaced (they name the run they were written for)."""
+def kept_findings(path: Path) -> dict[str, list[str]]:
+    """Hand-written blocks of the report being replaced, by where they go.
+
+    ``<!-- findings -->…<!-- /findings -->`` and ``<!-- keep:after-goals-NAME -->…`` go after
+    the goals; ``<!-- keep:before-other-NAME -->…`` before "Other benchmarks". Everything
+    else is regenerated.
+    """
+    kept: dict[str, list[str]] = {"after-goals": [], "before-other": []}
     try:
-        match = FINDINGS.search(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError:
-        return None
-    return match.group(0) if match else None
+        return kept
+    for match in KEPT.finditer(text):
+        kept[match.group(2) or "after-goals"].append(match.group(0))
+    return kept
 
 
 def render(info, command, started, load_start, load_end, sections, args, prefect_startup,
-           findings: str | None = None) -> str:
+           kept: dict[str, list[str]] | None = None) -> str:
+    kept = kept or {}
     out = ["# Benchmarks", ""]
     out.append(
         "The runner's job is to run scripts; its own cost should vanish next to theirs. These figures "
@@ -206,8 +215,8 @@ def render(info, command, started, load_start, load_end, sections, args, prefect
                    + (" Where a goal is missed, the section shows the profile of where the time goes."
                       if missed else ""))
         out.append("")
-    if findings:
-        out += [findings, ""]
+    for block in kept.get("after-goals", []):
+        out += [block, ""]
 
     for s in sections:
         out += [f"## {s.title}", ""]
@@ -224,6 +233,8 @@ def render(info, command, started, load_start, load_end, sections, args, prefect
             out += [f"<details><summary>Profile: {title}</summary>", "", "```", text, "```", "", "</details>", ""]
         out += [f"_Section time {s.seconds:.0f} s._", ""]
 
+    for block in kept.get("before-other", []):
+        out += [block, ""]
     out += other_benchmarks()
     out += ["## Reproduce", "",
             "```sh",
