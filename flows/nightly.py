@@ -3,7 +3,9 @@
 - ``run_date`` defaults to the flow run's *scheduled* date in ``MEMO_TIMEZONE``, so
   a late or retried run still does its own night.
 - Each task is a task run named ``<username>/<file_name>``; at most
-  ``MEMO_CONCURRENCY`` run at once (a ``ThreadPoolTaskRunner``); infrastructure
+  ``MEMO_CONCURRENCY`` scripts run at once (the runner's script slots), and a
+  ``ThreadPoolTaskRunner`` of twice as many threads prepares and records the
+  next tasks meanwhile, so Prefect's bookkeeping overlaps the scripts; infrastructure
   faults are retried, a task's own failure never; one failure stops nothing.
 - ``dispatch='deployment'`` instead sends each task to the ``memo-task``
   deployment, so the workers of its pool (several hosts) share the night.
@@ -40,7 +42,7 @@ from memo import catchup
 from memo.errors import MemoError, TaskBusy
 from memo.locks import night_lock
 from memo.models import RunOutcome
-from memo.runner import Runner, now_local
+from memo.runner import Lookahead, Runner, now_local, prepare_ahead_threads
 from memo.selection import select_due_tasks
 from memo.settings import Settings
 
@@ -134,6 +136,7 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
         ctx = UnitContext(runner, Ledger())
         started = now_local(settings)
         if dispatch == "deployment":
+            threads = settings.concurrency  # deployment runs in flight at once
             unit = dispatch_unit.with_options(retries=0)
             make_params = lambda t: dict(  # noqa: E731
                 ledger=ctx.ledger, task_id=t.id, label=t.label, deployment=task_deployment,
@@ -142,10 +145,19 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
                             "retry_delay_seconds": retry_delay_seconds},
             )
         else:
+            threads = prepare_ahead_threads(settings.concurrency)
+            ctx.lookahead = Lookahead(settings.concurrency)
             unit = configured_unit(retries, retry_delay_seconds)
             make_params = lambda t: dict(ctx=ctx, task_id=t.id, label=t.label)  # noqa: E731
-        with ThreadPoolTaskRunner(max_workers=settings.concurrency) as pool:
-            futures = [(t, pool.submit(unit, make_params(t))) for t in selection.due]
+        with ThreadPoolTaskRunner(max_workers=threads) as pool:
+            futures = []
+            for t in selection.due:
+                if ctx.lookahead is not None:
+                    ctx.lookahead.admit(t.id)  # in order, at most MEMO_CONCURRENCY ahead of the scripts
+                future = pool.submit(unit, make_params(t))
+                if ctx.lookahead is not None:
+                    future.add_done_callback(lambda _f, key=t.id: ctx.lookahead.started(key))
+                futures.append((t, future))
             wait([f for _, f in futures])
         outcomes: list[RunOutcome] = []
         rows = []

@@ -25,7 +25,7 @@ from prefect.states import Failed
 from flows._support import attached_logs
 from memo.errors import DatabaseUnavailable, MemoError
 from memo.models import RunOutcome
-from memo.runner import TASK_ID, Runner, now_local
+from memo.runner import TASK_ID, Lookahead, Runner, now_local
 
 DEFAULT_RETRIES = 2
 DEFAULT_RETRY_DELAY = 30.0
@@ -71,17 +71,22 @@ class UnitContext:
     A plain class, not a dataclass: Prefect does not look inside it for futures.
     """
 
-    def __init__(self, runner: Runner, ledger: Ledger | None = None, lock_wait: float | None = None):
+    def __init__(self, runner: Runner, ledger: Ledger | None = None, lock_wait: float | None = None,
+                 lookahead: Lookahead | None = None):
         self.runner = runner
         self.ledger = ledger or Ledger()
         self.lock_wait = lock_wait
+        self.lookahead = lookahead
 
 
 def run_unit(ctx: UnitContext, task_id: str, label: str, dry_run: bool = False) -> dict[str, Any]:
     """Run one MEMO task; see the module docstring for what it raises or returns."""
     with attached_logs(task_id):
         try:
-            outcome = ctx.runner.run_task(task_id, dry_run=dry_run, lock_wait=ctx.lock_wait)
+            outcome = ctx.runner.run_task(
+                task_id, dry_run=dry_run, lock_wait=ctx.lock_wait,
+                on_script_start=(lambda: ctx.lookahead.started(task_id)) if ctx.lookahead else None,
+            )
         except DatabaseUnavailable as exc:  # the run ended but its runlog row could not be written
             outcome = RunOutcome(
                 task_id, False, exc.message, now_local(ctx.runner.settings),

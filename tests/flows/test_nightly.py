@@ -111,6 +111,23 @@ def test_concurrency_is_bounded(memo, tmp_path, database_url):
     assert peak == 3  # bounded by MEMO_CONCURRENCY, and really parallel
 
 
+def test_one_script_at_a_time_in_the_nights_order_while_the_next_is_prepared(memo, tmp_path, database_url):
+    """MEMO_CONCURRENCY=1: the scripts never overlap and start in the night's order
+    (client, file name), although the next task is loaded, guarded and built meanwhile."""
+    from flows.nightly import run_nightly
+
+    script = "import time\nstart = time.time()\ntime.sleep(0.2)\nprint(start, time.time())\n"
+    names = [f"t{i}.txt" for i in range(5)]
+    for name in reversed(names):  # inserted in reverse: the order is the night's, not the rows'
+        memo.task("abccorp", name, script)
+    settings = make_settings(tmp_path, database_url, concurrency=1)
+    state = run_nightly(settings, NIGHT)
+    assert state.is_completed(), state.message
+    spans = [tuple(map(float, (settings.exports_dir / "abccorp" / n).read_text().split())) for n in names]
+    assert [s for s, _ in spans] == sorted(s for s, _ in spans)  # started in order
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))  # one at a time
+
+
 class FlakySandbox:
     """The real sandbox, unavailable on its first call (an infrastructure fault)."""
 
