@@ -30,6 +30,7 @@ container run" comparison (image ``MEMO_DOCKER_IMAGE``, default ``localhost/memo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -46,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Prefect logs at its production level (INFO: a line per task run goes to the API); the console stays quiet.
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 NIGHT = dt.date(2024, 6, 3)
 SCRIPT = "print('hello')\n"
@@ -65,44 +67,6 @@ def seed(url: str, n: int) -> list[str]:
     ids = [memo.task(f"client{i % 10}", f"task{i:03d}.txt", SCRIPT) for i in range(n)]
     memo.engine.dispose()
     return ids
-
-
-def start_server(home: Path) -> tuple[subprocess.Popen, str, float]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, PREFECT_HOME=str(home),
-               PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db")
-    env.pop("PREFECT_API_URL", None)
-    started = time.monotonic()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start",
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=open(home / "server.log", "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    import httpx
-
-    url = f"http://127.0.0.1:{port}/api"
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url, time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() - started > 180:
-            raise SystemExit("prefect server did not start; see " + str(home / "server.log"))
-        time.sleep(0.3)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    import signal
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def run_scripts(folder: Path, n: int, concurrency: int) -> float:
@@ -151,15 +115,27 @@ def settle(api: str, limit: float = 90) -> None:
 
 
 def run_runner(settings) -> float:
-    from memo.runner import Runner
+    from memo.runner import Lookahead, Runner, prepare_ahead_threads
     from memo.selection import select_due_tasks
 
     started = time.monotonic()
     runner = Runner(settings)
     runner.remove_orphans()
     due = select_due_tasks(runner.db.candidate_tasks(NIGHT), NIGHT).due
-    with ThreadPoolExecutor(settings.concurrency) as pool:
-        outcomes = list(pool.map(lambda t: runner.run_task(t.id), due))
+    lookahead = Lookahead(settings.concurrency)  # the flow's scheduling, without Prefect
+
+    def one(task_id: str):
+        try:
+            return runner.run_task(task_id, on_script_start=lambda: lookahead.started(task_id))
+        finally:
+            lookahead.started(task_id)
+
+    with ThreadPoolExecutor(prepare_ahead_threads(settings.concurrency)) as pool:
+        futures = []
+        for t in due:
+            lookahead.admit(t.id)
+            futures.append(pool.submit(one, t.id))
+        outcomes = [f.result() for f in futures]
     runner.db.dispose()
     assert all(o.success for o in outcomes), [o.message for o in outcomes if not o.success][:3]
     return time.monotonic() - started
@@ -173,6 +149,66 @@ def run_flow(settings) -> float:
     elapsed = time.monotonic() - started
     assert state.is_completed(), state.message
     return elapsed
+
+
+def measure_rounds(api, args, folder, settings, small, small_n, server_pid):
+    """The rounds: each night three ways (and the small night), the server settled before each."""
+    run_flow(settings.model_copy(update={"concurrency": 1}))  # warm-up: imports, flow registration
+    run_runner(settings)
+    scripts, runner, nightly, runner_s, nightly_s, cpu = [], [], [], [], [], []
+    for r in range(args.rounds):
+        settle(api)
+        scripts.append(run_scripts(folder / f"scripts{r}", args.tasks, args.concurrency))
+        settle(api)
+        runner.append(run_runner(settings))
+        settle(api)
+        before = cpu_now(server_pid)
+        nightly.append(run_flow(settings))
+        settle(api)  # the server's CPU for the night includes the events it ingests after it
+        cpu.append([b - a for a, b in zip(before, cpu_now(server_pid))])
+        if small is not None:
+            settle(api)
+            runner_s.append(run_runner(small))
+            settle(api)
+            nightly_s.append(run_flow(small))
+        print(f"round {r + 1}: scripts {scripts[-1]:.2f} s, runner {runner[-1]:.2f} s, "
+              f"nightly {nightly[-1]:.2f} s" + (f"; {small_n} tasks: runner {runner_s[-1]:.2f} s, "
+                                                f"nightly {nightly_s[-1]:.2f} s" if small else ""),
+              file=sys.stderr)
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # before the server goes
+    return scripts, runner, nightly, runner_s, nightly_s, cpu
+
+
+def cpu_now(server_pid: int | None) -> tuple[float, float, float]:
+    """CPU seconds so far: this process (runner + Prefect client), its reaped children (the
+    scripts), and the Prefect server's process tree (0 when it is not ours)."""
+    t = os.times()
+    return t.user + t.system, t.children_user + t.children_system, tree_cpu(server_pid) if server_pid else 0.0
+
+
+def tree_cpu(root: int) -> float:
+    """utime + stime of ``root`` and its descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    used: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        used[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += used.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
 
 
 def docker_run_seconds(settings, task_id: str, runs: int = 10) -> float | None:
@@ -242,46 +278,27 @@ def main(argv: list[str] | None = None) -> int:
         seed(small_url, small_n)
         small = settings.model_copy(update={"database_url": small_url, "work_dir": folder / "work-small",
                                             "exports_dir": folder / "exports-small"})
-    server = None
-    server_start = None
+    server_start = server_pid = None
     try:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        if args.api_url:
-            api = args.api_url
-        else:
-            server, api, server_start = start_server(folder)
-        with temporary_settings(updates={PREFECT_API_URL: api}):
-            run_flow(settings.model_copy(update={"concurrency": 1}))  # warm-up: imports, flow registration
-            run_runner(settings)
-            scripts, runner, nightly, runner_s, nightly_s = [], [], [], [], []
-            for r in range(args.rounds):
-                settle(api)
-                scripts.append(run_scripts(folder / f"scripts{r}", args.tasks, args.concurrency))
-                settle(api)
-                runner.append(run_runner(settings))
-                settle(api)
-                nightly.append(run_flow(settings))
-                if small is not None:
-                    settle(api)
-                    runner_s.append(run_runner(small))
-                    settle(api)
-                    nightly_s.append(run_flow(small))
-                print(f"round {r + 1}: scripts {scripts[-1]:.2f} s, runner {runner[-1]:.2f} s, "
-                      f"nightly {nightly[-1]:.2f} s" + (f"; {small_n} tasks: runner {runner_s[-1]:.2f} s, "
-                                                        f"nightly {nightly_s[-1]:.2f} s" if small else ""),
-                      file=sys.stderr)
-            from prefect.logging.handlers import APILogHandler
+        from bench.common import prefect_server, server_nice
 
-            APILogHandler().flush()  # before the server goes
+        with contextlib.ExitStack() as stack:
+            if args.api_url:
+                api = args.api_url
+            else:
+                env = stack.enter_context(prefect_server(folder / "prefect-home", folder / "logs"))
+                api, server_start, server_pid = env["PREFECT_API_URL"], env["startup_s"], env["pid"]
+            with temporary_settings(updates={PREFECT_API_URL: api}):
+                rounds = measure_rounds(api, args, folder, settings, small, small_n, server_pid)
         container = docker_run_seconds(settings, ids[0]) if args.docker else None
     finally:
-        if server is not None:
-            stop(server)
         if admin is not None:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{dbname}`")
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{dbname}_s`")
+    scripts, runner, nightly, runner_s, nightly_s, cpu = rounds
 
     n = args.tasks
     med = statistics.median
@@ -306,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         fixed = small_cost - marginal * small_n
         print(f"split with a {small_n}-task night: fixed per night ≈ {fixed:.2f} s, "
               f"marginal per task ≈ {marginal * 1000:.1f} ms")
+    if cpu:
+        own, kids, server = (med([c[i] for c in cpu]) / n * 1000 for i in range(3))
+        print(f"CPU per task in a nightly: runner + Prefect client {own:.1f} ms, the script {kids:.1f} ms"
+              + (f", Prefect server (nice {server_nice()}) {server:.1f} ms" if server_pid else ""))
     if server_start is not None:
         print(f"prefect server start-up (not part of a night): {server_start:.1f} s")
     if container is not None:

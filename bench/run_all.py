@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 prefect = stack.enter_context(prefect_server(base / "work" / "prefect-home", logs))
                 prefect_startup = prefect.pop("startup_s")
+                prefect.pop("pid")
             except Exception as exc:  # noqa: BLE001
                 log(f"no Prefect server: {exc}; the flow paths are skipped")
         ctx = Context(args.quick, work, logs, prefect, 2 if args.quick else args.repeats)

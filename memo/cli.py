@@ -62,7 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PREFECT_SERVER_TUNING = {
+    # The server's task run recorder writes each state event of a task run in its own
+    # transaction by default: ≈ 25 ms of server CPU per MEMO task, which on a small host
+    # competes with the scripts. In batches of 50 (flushed at least every second, so the
+    # UI lags by ≤ 1 s) it is ≈ 8 ms (bench/bench_orchestration.py, BENCHMARKS.md).
+    # deploy/prefect-server.service sets the same values (tests/flows/test_deployments.py).
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "50",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "50",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+}
+
 PREFECT_DEFAULTS = {
+    **PREFECT_SERVER_TUNING,  # for the temporary server started in-process
     # No telemetry from a machine that may have no internet (else ERROR lines).
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
