@@ -18,6 +18,8 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from memo.cli import PREFECT_SERVER_TUNING  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 
@@ -62,7 +64,8 @@ class PrefectServer:
         self.proc = subprocess.Popen(
             [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             env=prefect_env(PREFECT_HOME=str(self.home),
-                            PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{self.home}/prefect.db"),
+                            PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{self.home}/prefect.db",
+                            **PREFECT_SERVER_TUNING),  # as deploy/prefect-server.service runs it
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 

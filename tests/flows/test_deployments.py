@@ -156,3 +156,15 @@ def test_scale_out_two_workers_share_a_night_and_no_task_runs_twice(smoke, prefe
     print(f"\nscale-out: {len(ids)} tasks over 2 workers in {seconds:.1f} s; "
           f"w1 ran {len(ran_on['w1'])}, w2 ran {len(ran_on['w2'])}")
     memo.engine.dispose()
+
+
+def test_the_server_unit_records_task_runs_as_the_runner_tunes_it():
+    """deploy/prefect-server.service and memo.cli.PREFECT_SERVER_TUNING must not drift apart."""
+    import re
+    from pathlib import Path
+
+    from memo.cli import PREFECT_SERVER_TUNING
+
+    unit = (Path(__file__).resolve().parents[2] / "deploy" / "prefect-server.service").read_text()
+    in_unit = dict(re.findall(r"^Environment=(PREFECT_SERVER_SERVICES_\w+)=(\S+)$", unit, re.M))
+    assert in_unit == PREFECT_SERVER_TUNING
