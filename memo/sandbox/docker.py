@@ -300,6 +300,7 @@ class DockerSandbox:
         self.endpoint = kwargs["base_url"]
         self._local = threading.local()
         self._engine_checked = False
+        self._image_checked = False
         self._inflight: set[str] = set()
         self._lock = threading.Lock()
         self.host = socket.gethostname()
@@ -316,6 +317,8 @@ class DockerSandbox:
                 api = docker.APIClient(version=API_VERSION, timeout=CLIENT_TIMEOUT, **self._client_kwargs)
             except docker.errors.DockerException as exc:
                 raise SandboxUnavailable(f"cannot use the container engine at {self.endpoint}: {exc}") from None
+            if str(self.endpoint).startswith(("unix:", "http+unix:")):
+                api.trust_env = False  # no proxy/netrc lookups per request on a local socket
             self._local.api = api
         return api
 
@@ -428,7 +431,7 @@ class DockerSandbox:
         for attempt in (1, 2):
             try:
                 return api.create_container(**kwargs)["Id"]
-            except docker.errors.ImageNotFound:
+            except docker.errors.NotFound:  # the image went away since it was checked
                 raise SandboxUnavailable(self._image_missing(api) or f"image {self.image} not found") from None
             except docker.errors.APIError as exc:
                 if exc.status_code == 409 and attempt == 1 and self._remove_stale_namesake(api, job.name):
@@ -471,9 +474,11 @@ class DockerSandbox:
     def run(self, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
         api = self._api()
         self._check_engine(api)
-        missing = self._image_missing(api)
-        if missing:
-            raise SandboxUnavailable(missing)
+        if not self._image_checked:  # once; later a missing image fails the create (below)
+            missing = self._image_missing(api)
+            if missing:
+                raise SandboxUnavailable(missing)
+            self._image_checked = True
         _make_readable(Path(job.tree))
         out_dir = self._prepare_out_dir(Path(job.tree)) if self.container.output == "file" else None
         tail = StderrTail(job.name, limit=self.settings.stderr_tail)

@@ -327,6 +327,26 @@ def test_missing_image_is_a_fast_clear_error(tmp_path):
     assert any("memo-no-such-image" in p for p in sandbox.problems())
 
 
+def test_an_image_removed_during_the_night_is_the_same_clear_error(tmp_path, api):
+    """The image is checked once per sandbox; a later removal fails the create just as clearly."""
+    settings = docker_settings(tmp_path)
+    vanishing = f"localhost/memo-vanishing:{os.getpid()}"
+    api.tag(settings.docker_image, vanishing.rsplit(":", 1)[0], tag=vanishing.rsplit(":", 1)[1])
+    settings.docker_image = vanishing
+    sandbox = DockerSandbox(settings)
+    try:
+        first = sandbox.run(SandboxJob(tree=make_tree(tmp_path, "print(1)\n"), timeout=30, name=job_name()),
+                            io.BytesIO())
+        assert first.exit_code == 0
+    finally:
+        api.remove_image(vanishing)
+    with pytest.raises(SandboxUnavailable) as caught:
+        sandbox.run(SandboxJob(tree=make_tree(tmp_path, "print(2)\n"), timeout=30, name=job_name()),
+                    io.BytesIO())
+    assert vanishing in caught.value.message and "not on the container engine" in caught.value.message
+    assert caught.value.kind == "sandbox"
+
+
 def test_unreachable_engine_is_a_clear_error(tmp_path):
     settings = docker_settings(tmp_path, docker_host=f"unix://{tmp_path}/no-engine.sock")
     sandbox = DockerSandbox(settings)
