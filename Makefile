@@ -10,7 +10,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup podman demo test bench clean
 
-$(STAMP): pyproject.toml
+# Reinstall when the dependencies or the list of packages change (an editable install
+# maps the packages it saw; a new package would otherwise import as a namespace).
+PACKAGES := $(wildcard */__init__.py)
+
+$(STAMP): pyproject.toml $(PACKAGES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
