@@ -9,17 +9,22 @@ shared machine hits all alike), and the median over the rounds is reported:
 
 - **scripts**: each task's script run directly, ``python main.py`` > file — no runner;
 - **runner**: ``Runner.run_task`` for every due task (selection, database, guard,
-  tree, sandbox, export, runlog) with the same concurrency — no Prefect;
+  tree, sandbox, export, runlog) scheduled as the flow schedules them (twice
+  MEMO_CONCURRENCY threads, the ``Lookahead``) — no Prefect;
 - **nightly**: ``flows.nightly.run_nightly`` — the ``memo-nightly`` flow with a task
   run per MEMO task, against a real ``prefect server`` (started here unless
-  ``--api-url``; its start-up is reported apart, it is not part of a night).
+  ``--api-url``; its start-up is reported apart, it is not part of a night), run as
+  deploy/prefect-server.service runs it (``PREFECT_SERVER_TUNING``, its ``Nice=``),
+  Prefect logging at its default level (INFO: a line per task run to the API).
 
 Before each measured night the server is let settle (``settle``): a night of N task
 runs leaves it seconds of event and log ingestion, which would otherwise land on the
-next measurement (nights are a day apart in production).
+next measurement (nights are a day apart in production); the server's CPU for the
+night is read after it settled, so it includes that ingestion.
 
-Overhead per task = (nightly − runner) / N is Prefect's cost; (nightly − scripts) / N
-is everything the runner adds to a bare script. A second, smaller night (N/5 tasks,
+The issue's overhead per task is (nightly − scripts) / N: everything the runner and
+Prefect add to a bare script; (nightly − runner) / N is Prefect's share. The CPU line
+says what the wall times hide: how much work each part does per task. A second, smaller night (N/5 tasks,
 ``--small``) splits Prefect's cost into a fixed part per night (flow run creation,
 states, artifact: API round trips) and a marginal part per task. ``--docker`` also times one task in
 the docker sandbox (needs ``docker/podman-up.sh``) for the "well under 10 % of a
@@ -330,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     if server_start is not None:
         print(f"prefect server start-up (not part of a night): {server_start:.1f} s")
     if container is not None:
-        print(f"one task in the docker sandbox: {container * 1000:.0f} ms median → Prefect overhead = "
-              f"{prefect_ms / (container * 1000) * 100:.1f} % of a container run")
+        print(f"one task in the docker sandbox: {container * 1000:.0f} ms median → orchestration overhead "
+              f"(nightly − scripts) = {total_ms / (container * 1000) * 100:.1f} % of a container run "
+              f"(Prefect's share, nightly − runner: {prefect_ms / (container * 1000) * 100:.1f} %)")
     return 0
 
 
