@@ -14,26 +14,8 @@ import pytest
 from memo.exports import PARTIAL_DIR
 from memo.runner import Runner
 from tests.conftest import make_settings, unguarded_policy
+from tests.samples import library_task_export, seed_library_task
 
-MAIN = '''\
-from queries.abccorp import mytask_xml as mainquery
-from queries import titles
-from sniplets import xmlish
-
-print(xmlish.element("sql", mainquery.query))
-print(xmlish.element("lib", titles.query))
-'''
-XMLISH = '''\
-from . import escaping
-
-def element(tag, text):
-    return "<%s>%s</%s>" % (tag, escaping.escape(text), tag)
-'''
-ESCAPING = '''\
-def escape(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;")
-'''
-TRICKY_SQL = "SELECT 'it''s', \"dq\", ''' \"\"\" \\n \\\\ 'Ökonomie' '日本' FROM t WHERE a < 1"
 
 
 @pytest.fixture
@@ -48,16 +30,13 @@ def export(settings, user="abccorp", name="mytask.xml"):
 
 
 def test_task_runs_end_to_end_with_library_and_exact_sql(memo, runner, settings):
-    memo.sniplet("xmlish", XMLISH)
-    memo.sniplet("escaping", ESCAPING)
-    memo.query("titles", "SELECT title FROM books")
-    task_id = memo.task("abccorp", "mytask.xml", MAIN, sql=TRICKY_SQL)
+    task_id = seed_library_task(memo)
     outcome = runner.run_task(task_id)
     assert outcome.success, outcome.message
     assert outcome.message == "OK"
-    expected = f"<sql>{TRICKY_SQL.replace('&', '&amp;').replace('<', '&lt;')}</sql>\n<lib>SELECT title FROM books</lib>\n"
-    assert export(settings).read_text(encoding="utf-8") == expected
-    assert outcome.bytes_written == len(expected.encode())
+    expected = library_task_export()
+    assert export(settings).read_bytes() == expected
+    assert outcome.bytes_written == len(expected)
     rows = memo.runlog(task_id)
     assert [(r.is_success, r.message) for r in rows] == [(True, "OK")]
     assert list(settings.work_dir.glob("run-*")) == []  # tree purged

@@ -14,28 +14,10 @@ import sqlalchemy as sa
 
 from memo.runner import Runner
 from tests.docker.conftest import docker_settings
+from tests.samples import library_task_export, seed_library_task
 
 pytestmark = pytest.mark.docker
 
-MAIN = '''\
-from queries.abccorp import mytask_xml as mainquery
-from queries import titles
-from sniplets import xmlish
-
-print(xmlish.element("sql", mainquery.query))
-print(xmlish.element("lib", titles.query))
-'''
-XMLISH = '''\
-from . import escaping
-
-def element(tag, text):
-    return "<%s>%s</%s>" % (tag, escaping.escape(text), tag)
-'''
-ESCAPING = '''\
-def escape(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;")
-'''
-TRICKY_SQL = "SELECT 'it''s', \"dq\", ''' \"\"\" \\n \\\\ 'Ökonomie' '日本' FROM t WHERE a < 1 & b"
 
 
 def managed(api, task_id):
@@ -51,16 +33,13 @@ def docker_runner(tmp_path, database_url):
 
 def test_task_with_query_module_and_sniplets_runs_in_a_container_exactly(memo, docker_runner, api):
     settings = docker_runner.settings
-    memo.sniplet("xmlish", XMLISH)
-    memo.sniplet("escaping", ESCAPING)
-    memo.query("titles", "SELECT title FROM books WHERE note = 'naïve'")
-    task_id = memo.task("abccorp", "mytask.xml", MAIN, sql=TRICKY_SQL)
+    titles = "SELECT title FROM books WHERE note = 'naïve'"
+    task_id = seed_library_task(memo, titles)
 
     outcome = docker_runner.run_task(task_id)
 
     assert outcome.success, outcome.message
-    esc = TRICKY_SQL.replace("&", "&amp;").replace("<", "&lt;")
-    expected = f"<sql>{esc}</sql>\n<lib>SELECT title FROM books WHERE note = 'naïve'</lib>\n".encode()
+    expected = library_task_export(titles)
     assert (settings.exports_dir / "abccorp" / "mytask.xml").read_bytes() == expected
     assert outcome.bytes_written == len(expected)
     assert [(r.is_success, r.message) for r in memo.runlog(task_id)] == [(True, "OK")]
