@@ -257,7 +257,7 @@ def deps(ctx, section: Section) -> None:
         "The main scripts are the guard corpus's real MEMO scripts, each importing its own query "
         "(`from queries.<client> import <task> as mainquery`), sniplets and library queries; every sniplet "
         "imports another, which the runner follows. Library rows are fetched once per night (cached); "
-        "sniplet sources are parsed again for every task that reaches them."
+        "a sniplet source is parsed once per process (its imports are cached)."
     )
     section.tables.append(t)
 
