@@ -54,9 +54,9 @@ class _TrackedRunner(Runner):
     started = False
     outcome: RunOutcome | None = None
 
-    def run_task(self, task_id: str, *, dry_run: bool = False, lock_wait: float | None = None) -> RunOutcome:
+    def run_task(self, task_id: str, **options) -> RunOutcome:
         self.started = True
-        self.outcome = super().run_task(task_id, dry_run=dry_run, lock_wait=lock_wait)
+        self.outcome = super().run_task(task_id, **options)
         return self.outcome
 
 
