@@ -125,8 +125,10 @@ if ! ping; then
     rm -f "$SOCK"
     log "starting podman system service on $SOCK"
     # setsid: not in our process group; 9>&-: the service must not hold our lock.
-    setsid podman system service --time=0 "unix://$SOCK" \
-        </dev/null >>"$STATE/service.log" 2>&1 9>&- &
+    # In $STATE: conmon drops an "oom" file in its working directory when a container is
+    # OOM-killed (a test does that), which must not land in the checkout.
+    (cd "$STATE" && exec setsid podman system service --time=0 "unix://$SOCK" \
+        </dev/null >>"$STATE/service.log" 2>&1 9>&-) &
     echo $! >"$STATE/podman.pid"
     for _ in $(seq 150); do ping && break; sleep 0.1; done
     ping || { tail -20 "$STATE/service.log" >&2; die "the Podman API did not come up on $SOCK"; }
