@@ -103,6 +103,7 @@ class BareDocker:
 
         self.sandbox = DockerSandbox(settings)
         self.api = docker.APIClient(base_url=docker_host(), version="1.41", timeout=600)
+        self.api.trust_env = False  # as the sandbox's client: no proxy look-ups per call
 
     def run(self, tree: Path, out_path: Path) -> int:
         from memo.sandbox import SandboxJob
