@@ -130,16 +130,10 @@ def run_runner(settings) -> float:
     lookahead = Lookahead(settings.concurrency)  # the flow's scheduling, without Prefect
 
     def one(task_id: str):
-        try:
-            return runner.run_task(task_id, on_script_start=lambda: lookahead.started(task_id))
-        finally:
-            lookahead.started(task_id)
+        return runner.run_task(task_id, on_script_start=lambda: lookahead.started(task_id))
 
     with ThreadPoolExecutor(prepare_ahead_threads(settings.concurrency)) as pool:
-        futures = []
-        for t in due:
-            lookahead.admit(t.id)
-            futures.append(pool.submit(one, t.id))
+        futures = [lookahead.submit(t.id, lambda t=t: pool.submit(one, t.id)) for t in due]
         outcomes = [f.result() for f in futures]
     runner.db.dispose()
     assert all(o.success for o in outcomes), [o.message for o in outcomes if not o.success][:3]

@@ -152,12 +152,9 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
         with ThreadPoolTaskRunner(max_workers=threads) as pool:
             futures = []
             for t in selection.due:
-                if ctx.lookahead is not None:
-                    ctx.lookahead.admit(t.id)  # in order, at most MEMO_CONCURRENCY ahead of the scripts
-                future = pool.submit(unit, make_params(t))
-                if ctx.lookahead is not None:
-                    future.add_done_callback(lambda _f, key=t.id: ctx.lookahead.started(key))
-                futures.append((t, future))
+                submit = lambda t=t: pool.submit(unit, make_params(t))  # noqa: E731
+                # in order, at most MEMO_CONCURRENCY ahead of the scripts
+                futures.append((t, ctx.lookahead.submit(t.id, submit) if ctx.lookahead else submit()))
             wait([f for _, f in futures])
         outcomes: list[RunOutcome] = []
         rows = []

@@ -83,10 +83,11 @@ def run_unit(ctx: UnitContext, task_id: str, label: str, dry_run: bool = False) 
     """Run one MEMO task; see the module docstring for what it raises or returns."""
     with attached_logs(task_id):
         try:
-            options = {"dry_run": dry_run, "lock_wait": ctx.lock_wait}
-            if ctx.lookahead is not None:  # a night: let the next task prepare once this script starts
-                options["on_script_start"] = lambda: ctx.lookahead.started(task_id)
-            outcome = ctx.runner.run_task(task_id, **options)
+            outcome = ctx.runner.run_task(
+                task_id, dry_run=dry_run, lock_wait=ctx.lock_wait,
+                # a night: the next task may prepare once this one's script starts
+                on_script_start=(lambda: ctx.lookahead.started(task_id)) if ctx.lookahead else None,
+            )
         except DatabaseUnavailable as exc:  # the run ended but its runlog row could not be written
             outcome = RunOutcome(
                 task_id, False, exc.message, now_local(ctx.runner.settings),

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from memo.database import MemoDatabase
 from memo.dependencies import LibraryLookup, resolve_dependencies
@@ -205,6 +205,16 @@ class Lookahead:
         self._free.acquire()
         with self._lock:
             self._admitted.add(key)
+
+    def submit(self, key: str, submit: Callable[[], Any]) -> Any:
+        """Admit ``key``, then ``submit()`` its run; the returned future's end releases it.
+
+        Any future with ``add_done_callback`` will do (``concurrent.futures``, Prefect's).
+        """
+        self.admit(key)
+        future = submit()
+        future.add_done_callback(lambda _future: self.started(key))
+        return future
 
     def started(self, key: str) -> None:
         with self._lock:

@@ -36,3 +36,17 @@ def test_a_run_that_ends_before_its_script_frees_its_place():
     started = time.monotonic()
     ahead.admit("next")
     assert time.monotonic() - started < 2
+
+
+def test_submitted_runs_release_their_place_when_they_end_and_keep_the_order():
+    """``submit``: a run that never reaches its script (refused, failed) frees its place when
+    its future ends; runs are handed to the pool in the order they were submitted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ahead = Lookahead(1)
+    order = []
+    with ThreadPoolExecutor(2) as pool:
+        futures = [ahead.submit(key, lambda key=key: pool.submit(order.append, key)) for key in "abcd"]
+        for future in futures:
+            future.result(timeout=2)
+    assert order == list("abcd")  # never stuck although no run called ``started`` itself
