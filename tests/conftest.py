@@ -195,3 +195,17 @@ def unguarded_policy():
         forbidden_names={}, dynamic_attribute_functions={}, forbidden_modules={}, module_members={},
         forbidden_attributes={}, module_attribute_names={}, forbidden_dunders={},
     )
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """ONE temporary Prefect API for the whole test session (≈ 9 s to start); its URL,
+    for child processes. Two harnesses alive at once misroute Prefect's events (task runs
+    go missing), so no package or module starts its own."""
+    for key, value in (("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("DO_NOT_TRACK", "1")):
+        os.environ.setdefault(key, value)
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield PREFECT_API_URL.value()

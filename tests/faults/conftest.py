@@ -12,7 +12,7 @@ Tools for making faults:
 - ``runner_child``: the runner in a child process, to SIGKILL it mid-run;
 - ``cli``: ``memo-taskrunner`` in a child process with MEMO_* settings;
 - ``limited_user``: a MariaDB login with only some grants on the test database;
-- ``prefect_harness``: one Prefect API for this package (children reach it too).
+- ``prefect_harness`` (tests/conftest.py): the session's Prefect API (children reach it too).
 """
 
 from __future__ import annotations
@@ -360,16 +360,3 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.02):
 def partial_files(settings) -> list[Path]:
     d = Path(settings.exports_dir) / ".partial"
     return sorted(d.iterdir()) if d.is_dir() else []
-
-
-# --- Prefect ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="package")
-def prefect_harness():
-    """One temporary Prefect API for the fault suite; returns its URL (for child processes)."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield PREFECT_API_URL.value()

@@ -1,4 +1,4 @@
-"""Flows tests: ONE Prefect test harness for the whole session (≈ 9 s), Prefect kept quiet and offline."""
+"""Flows tests: Prefect kept quiet and offline; a real ``prefect server``; the session's test harness is tests/conftest.py's."""
 
 from __future__ import annotations
 
@@ -113,15 +113,6 @@ def prefect_server():
     if _server is None:
         _server = PrefectServer()
     return _server.wait()
-
-
-@pytest.fixture(scope="session")
-def prefect_harness():
-    """A temporary Prefect API (fresh SQLite) shared by every flows test of the session."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
 
 
 @pytest.fixture
