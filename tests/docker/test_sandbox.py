@@ -473,3 +473,16 @@ def test_engine_too_old_is_refused_before_any_container(tmp_path, monkeypatch, a
     with pytest.raises(SandboxUnavailable, match="24.0.7"):
         sandbox.run(SandboxJob(tree=make_tree(tmp_path, "print(1)\n"), timeout=10, name=name), io.BytesIO())
     assert containers_named(api, name) == []
+
+
+def test_the_podman_service_we_start_works_in_its_state_folder():
+    """conmon drops an ``oom`` file in its working directory after an OOM kill (the memory
+    tests cause one): the service docker/podman-up.sh starts must not work in the checkout."""
+    from pathlib import Path
+
+    state = Path(os.environ.get("MEMO_PODMAN_DIR") or Path(__file__).resolve().parents[2] / "var" / "podman")
+    pid_file = state / "podman.pid"
+    if not pid_file.exists():
+        pytest.skip("this engine was not started by docker/podman-up.sh")
+    cwd = Path(f"/proc/{int(pid_file.read_text())}/cwd").resolve()
+    assert cwd == state.resolve()
