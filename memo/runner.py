@@ -33,7 +33,7 @@ from memo.locks import task_lock
 from memo.models import Dependencies, RunOutcome, TaskSpec
 from memo.sandbox import Sandbox, SandboxJob, make_sandbox
 from memo.settings import Settings
-from memo.tree import ScriptTree, plan_tree, remove_orphan_trees
+from memo.tree import ScriptTree, plan_tree, remove_orphan_trees, source_name
 
 log = logging.getLogger("memo.runner")
 
@@ -48,6 +48,8 @@ class Runner:
     db: MemoDatabase | None = None
     sandbox: Sandbox | None = None
     policy: object | None = None
+    runtime_policy: dict | None = field(init=False, default=None, repr=False)
+    """What the launcher enforces in every run (``guard.runtime.runtime_policy(policy)``)."""
     _library: LibraryLookup | None = field(default=None, repr=False)
     _sniplet_reports: dict = field(default_factory=dict, repr=False)
     script_slots: threading.BoundedSemaphore = field(init=False, repr=False)
@@ -66,6 +68,9 @@ class Runner:
 
             path = self.settings.guard_policy
             self.policy = load_policy(path) if path else default_policy()
+        from guard.runtime import runtime_policy
+
+        self.runtime_policy = runtime_policy(self.policy)
 
     def library(self) -> LibraryLookup:
         """Library lookups, cached for this runner's lifetime (a night, or one request)."""
@@ -139,12 +144,14 @@ class Runner:
                 timeout=self.settings.task_timeout,
                 name=f"memo-{spec.task.id[:36]}-{tree.name[-8:]}",
                 labels={"task-id": spec.task.id, "task": spec.task.label, "dry-run": str(dry_run).lower()},
+                runtime_policy=self.runtime_policy,
             )
             with ExportFile(self.settings.exports_dir, target) as export:
                 with self.script_slots:
                     if on_script_start is not None:
                         on_script_start()
                     result = self.sandbox.run(job, export.file)
+                _refuse_at_run_time(result, spec, deps)
                 if result.timed_out:
                     raise ScriptTimeout(
                         f"Script timed out after {self.settings.task_timeout:g} s and was stopped"
@@ -237,6 +244,16 @@ def check_task_row(spec: TaskSpec) -> None:
         raise TaskInvalid(f"Script '{spec.script.name}' contains a NUL character")
     if spec.own_query is not None and (spec.own_query.body is None or not spec.own_query.body.strip()):
         raise TaskInvalid(f"Query '{spec.own_query.name}' has no body")
+
+
+def _refuse_at_run_time(result, spec: TaskSpec, deps: Dependencies) -> None:
+    """Raise ``GuardRefused`` with MEMO's message when the launcher stopped the script."""
+    from guard.runtime import parse_refusal, runtime_refusal_message
+
+    refusal = parse_refusal(result.exit_code, result.stderr_tail)
+    if refusal is not None:
+        name = source_name(refusal.file, spec, deps) or spec.script.name
+        raise GuardRefused(runtime_refusal_message([(name, refusal)]))
 
 
 def _tail(stderr: str, limit: int) -> str:

@@ -89,6 +89,19 @@ def plan_tree(spec: TaskSpec, deps: Dependencies) -> dict[str, str]:
     return files
 
 
+def source_name(path: str, spec: TaskSpec, deps: Dependencies) -> str:
+    """The MEMO name of the tree file at ``path``: ``main.py`` is the MAIN script's name,
+    ``sniplets/marc21.py`` the sniplet's, ``queries/x.py`` the query's; "" if none."""
+    if path == "main.py" and spec.script is not None:
+        return spec.script.name
+    stem, _, suffix = path.rpartition(".")
+    if suffix == "py" and stem.startswith("sniplets/") and stem[len("sniplets/"):] in deps.sniplets:
+        return deps.sniplets[stem[len("sniplets/"):]].name
+    if suffix == "py" and stem.startswith("queries/") and stem[len("queries/"):] in deps.queries:
+        return deps.queries[stem[len("queries/"):]].name
+    return ""
+
+
 class ScriptTree:
     """A run's folder: created with its files, locked while in use, removed afterwards."""
 

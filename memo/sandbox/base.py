@@ -33,6 +33,10 @@ class SandboxJob:
     """Unique per run; a container's name, a log label."""
     labels: Mapping[str, str] = field(default_factory=dict)
     entry: str = "main.py"
+    runtime_policy: Mapping[str, object] | None = None
+    """What the run-time guard (``guard/launcher.py``) enforces around the script
+    (``guard.runtime.runtime_policy``); ``None`` runs ``python3 main.py`` bare, which only
+    the tests of a sandbox alone do. The runner always passes its policy's."""
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,20 @@ class ProcessSandbox:
         env.update(self.environment)
         return env
 
+    def command(self, job: SandboxJob) -> list[str]:
+        """``python main.py``, under the run-time guard when the job has a policy."""
+        if job.runtime_policy is None:
+            return [self.python, job.entry]
+        from guard.runtime import LAUNCHER, launcher_command
+
+        return launcher_command(self.python, str(LAUNCHER), job.runtime_policy, str(job.tree), job.entry)
+
     def run(self, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
         tail = StderrTail(job.name, limit=self.settings.stderr_tail * 2)
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
-                [self.python, job.entry],
+                self.command(job),
                 cwd=job.tree,
                 env=self._env(job),
                 stdin=subprocess.DEVNULL,

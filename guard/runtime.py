@@ -1,0 +1,110 @@
+"""The run-time guard, seen from the runner: the launcher's command, its policy, its verdict.
+
+The launcher (``guard/launcher.py``) runs inside the script's container with the
+image's python3; this module is its other half, on the runner's side:
+
+- ``runtime_policy(policy)``: what the launcher enforces, as JSON-able data
+  derived from the static policy (one policy, two layers);
+- ``launcher_command(...)``: the command line that runs ``main.py`` under it;
+- ``parse_refusal(stderr)``: the refusal the launcher reported, if it did.
+
+Like the rest of ``guard/``, nothing here imports the runner.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from .policy import Policy
+
+__all__ = [
+    "EXIT_REFUSED", "LAUNCHER", "RuntimeRefusal", "launcher_command", "parse_refusal",
+    "runtime_policy", "runtime_refusal_message",
+]
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+"""The launcher's source file, bind-mounted read-only into containers."""
+EXIT_REFUSED = 77
+"""The launcher's exit status for a refused event (``launcher.EXIT_REFUSED``)."""
+MARKER = "memo-guard: refused"
+
+READ_ROOTS = (
+    "/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo",
+)
+"""Folders outside the tree and the Python installation that the stdlib reads for scripts:
+the time zone database (``zoneinfo``)."""
+
+
+def runtime_policy(policy: Policy) -> dict | None:
+    """What the launcher enforces for this policy; ``None`` when nothing is enforced.
+
+    Args:
+        policy: the static guard's policy (``Policy.enforce`` false: tests of the
+            container alone, which then runs ``python3 main.py`` plainly).
+    Returns:
+        ``{"modules": [...], "read": [...]}``: the modules the script's own files
+        may import, and the folders beyond the tree and the Python installation it
+        may read.
+    """
+    if not getattr(policy, "enforce", True) or not hasattr(policy, "importable_modules"):
+        return None  # (a policy of the deny-list guard, while the allow-list one lands)
+    return {"modules": sorted(policy.importable_modules()), "read": list(READ_ROOTS)}
+
+
+def launcher_command(python: str, launcher: str, policy: Mapping, tree: str, entry: str,
+                     stdout_file: str | None = None) -> list[str]:
+    """The command that runs ``entry`` of ``tree`` under the launcher.
+
+    ``-I``: isolated (no PYTHON* variables, no user site, no script folder on the
+    path); ``-B``: no bytecode written.
+    """
+    command = [python, "-I", "-B", launcher, "--policy-json", json.dumps(dict(policy), separators=(",", ":")),
+               "--tree", tree]
+    if stdout_file:
+        command += ["--stdout-file", stdout_file]
+    return command + [entry]
+
+
+@dataclass(frozen=True)
+class RuntimeRefusal:
+    """One event the launcher refused: ``file`` is relative to the tree ("" when outside it)."""
+
+    event: str
+    file: str
+    line: int
+    what: str
+
+    def summary(self) -> str:
+        return f"{self.what} at {self.line}" if self.file else self.what
+
+
+def parse_refusal(exit_code: int | None, stderr: str) -> RuntimeRefusal | None:
+    """The launcher's refusal in a run's exit status and stderr tail, or ``None``.
+
+    The launcher writes one tab-separated line as its last act; a script that
+    printed such a line itself would only fail its own run.
+    """
+    if exit_code != EXIT_REFUSED:
+        return None
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(MARKER + "\t"):
+            parts = line.split("\t", 4)
+            if len(parts) == 5:
+                _, event, file, number, what = parts
+                try:
+                    return RuntimeRefusal(event, file, int(number), what)
+                except ValueError:
+                    return None
+    return None
+
+
+def runtime_refusal_message(refusals: Iterable[tuple[str, RuntimeRefusal]]) -> str:
+    """MEMO's message: ``Illegal instructions found at run time: {name=[what at line]}``."""
+    by_name: dict[str, list[str]] = {}
+    for name, refusal in refusals:
+        by_name.setdefault(name, []).append(refusal.summary())
+    inner = ", ".join(f"{name}=[{', '.join(items)}]" for name, items in by_name.items())
+    return f"Illegal instructions found at run time: {{{inner}}}"
