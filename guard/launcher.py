@@ -7,9 +7,13 @@ process sandbox) and executed by the *image's* ``python3``: it imports nothing
 of ours and nothing outside the standard library, and keeps to Python 3.8.
 
 The static guard reads the text; this hook watches what the interpreter does,
-however the script got there. It refuses, and ends the run at once (exit 77,
-one ``memo-guard: refused`` line on stderr the runner turns into MEMO's
-message), on:
+however the script got there. When the script's own code (its files, or code it
+made from a string) does something refused, the run ends at once (exit 77, one
+``memo-guard: refused`` line on stderr that the runner turns into MEMO's
+message); when a library the script called does, that call fails with
+``PermissionError`` (``ImportError`` for an import), which libraries handle
+(mysql.connector probes ``lsb_release``), and a ``refused in a library`` line
+says so. Refused:
 
 - ``open`` for writing anything but the script's own stdout/stderr, and for
   reading outside the tree and the Python installation;
@@ -41,6 +45,8 @@ EXIT_REFUSED = 77
 """Exit status of a refused run (sysexits.h's EX_NOPERM)."""
 MARKER = "memo-guard: refused"
 """Start of the last stderr line of a refused run: MARKER \\t event \\t file \\t line \\t what."""
+LIBRARY_MARKER = "memo-guard: refused in a library"
+"""Start of a stderr line for an event a library raised and got an error for (same fields)."""
 
 _WRITE_FLAGS = (
     os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_EXCL | getattr(os, "O_TMPFILE", 0)
@@ -63,6 +69,13 @@ HARMLESS_EVENTS = frozenset({
     "cpython.PyInterpreterState_Clear",
 })
 HARMLESS_PREFIXES = ("socket.",)
+
+FATAL_EVENTS = frozenset({
+    # Ways to take the hook apart or to make code the hook cannot vouch for: whoever
+    # raises them (a library has no business doing so in a report script), the run ends.
+    "sys.settrace", "sys.setprofile", "sys.addaudithook", "gc.get_objects", "gc.get_referrers",
+    "gc.get_referents", "code.__new__", "marshal.loads", "marshal.load", "pickle.find_class",
+})
 
 ALWAYS_REFUSED_IMPORTS = frozenset({
     # Native modules whose functions raise no audit event of their own.
@@ -104,9 +117,10 @@ def _norm(path, cwd):
 
 
 def _read_roots(tree, extra):
-    """Folders the script may read: its tree, the Python installation, the policy's extras."""
+    """Folders the script may read: its tree, the Python installation, the policy's extras
+    (and this file, which tracebacks through the hook quote)."""
     cwd = os.getcwd()
-    roots = {tree, _norm(os.path.dirname(os.__file__), cwd)}
+    roots = {tree, _norm(os.path.dirname(os.__file__), cwd), _norm(__file__, cwd)}
     for entry in sys.path:
         if entry:
             roots.add(_norm(entry, cwd))
@@ -154,7 +168,8 @@ def _make_hook(tree, roots, modules):
                     if writing and path not in (1, 2):
                         what = "open() for writing file descriptor %d" % path
                 elif writing:
-                    what = "open() for writing %s" % _repr(path)
+                    if path != "/dev/null" and path != b"/dev/null":  # platform.py, getpass, ...
+                        what = "open() for writing %s" % _repr(path)
                 else:
                     where = _path_outside(path)
                     if where is not None:
@@ -199,9 +214,9 @@ def _make_hook(tree, roots, modules):
         return full
 
     def _from_tree(_getframe=sys._getframe, _tree=tree_prefix):
-        """Whether the Python code that raised the event is one of the script's own files."""
-        frame = _getframe(2)  # 0: here, 1: the hook, 2: the code that raised the event
-        return frame.f_code.co_filename.startswith(_tree)
+        """Whether the code that raised the event is the script's: its files, or code made from a string."""
+        name = _getframe(2).f_code.co_filename  # 0: here, 1: the hook, 2: the code that raised it
+        return name.startswith(_tree) or (name.startswith("<") and not name.startswith("<frozen"))
 
     def _cached_bytecode(data, _getframe=sys._getframe, _type=type, _str=str, _bytes=bytes,
                          _open=os.open, _read=os.read, _close=os.close, _rdonly=os.O_RDONLY,
@@ -249,7 +264,8 @@ def _make_hook(tree, roots, modules):
         frame = _getframe(2)
         while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
             frame = frame.f_back
-        if frame is None or not frame.f_code.co_filename.startswith(_tree):
+        name_of = frame.f_code.co_filename if frame is not None else ""
+        if not (name_of.startswith(_tree) or (name_of.startswith("<") and not name_of.startswith("<frozen"))):
             return None  # a library importing what it needs
         if name in _modules or name.split(".", 1)[0] in ("queries", "sniplets"):
             return None
@@ -260,11 +276,25 @@ def _make_hook(tree, roots, modules):
         return "import %s" % name
 
     def _refuse(event, what, _getframe=sys._getframe, _tree=tree_prefix, _write_fd=os.write,
-                _exit=os._exit, _exit_code=EXIT_REFUSED, _marker=MARKER, _len=len):
-        """Name the script's line that led here, then end the process (nothing can catch it)."""
-        file, line = "", 0
+                _exit=os._exit, _exit_code=EXIT_REFUSED, _marker=MARKER, _library_marker=LIBRARY_MARKER,
+                _len=len, _PermissionError=PermissionError, _ImportError=ImportError,
+                _fatal=FATAL_EVENTS):
+        """Refuse the event: end the run if the script's code raised it, else fail the call.
+
+        The script's own files (and code it made from strings) get no second chance:
+        the process ends at once, which nothing can catch. A library that tries
+        something refused (mysql.connector probes ``lsb_release``) gets an error it
+        knows how to handle: ``ImportError`` for an import, ``PermissionError``
+        otherwise, with a note on stderr.
+        """
+        file, line, by_script = "", 0, True
         try:
             frame = _getframe(2)
+            name = frame.f_code.co_filename
+            by_script = (name.startswith(_tree) or (name.startswith("<") and not name.startswith("<frozen"))
+                         or event in _fatal or event.startswith("ctypes."))
+            if not name.startswith(_tree):
+                what = "%s (in %s:%d)" % (what, name, frame.f_lineno)
             depth = 0
             while frame is not None and depth < 200:
                 name = frame.f_code.co_filename
@@ -273,10 +303,15 @@ def _make_hook(tree, roots, modules):
                     break
                 frame = frame.f_back
                 depth += 1
-            text = "\n%s\t%s\t%s\t%d\t%s\n" % (_marker, event, file, line, what[:300])
+            text = "\n%s\t%s\t%s\t%d\t%s\n" % (
+                _marker if by_script else _library_marker, event, file, line, what[:400])
             _write_fd(2, text.replace("\r", " ").encode("utf-8", "replace"))
         finally:
-            _exit(_exit_code)
+            if by_script:
+                _exit(_exit_code)
+        if event == "import":
+            raise _ImportError("memo-guard refused: " + what)
+        raise _PermissionError("memo-guard refused: " + what)
 
     return hook
 

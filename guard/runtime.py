@@ -30,12 +30,19 @@ LAUNCHER = Path(__file__).with_name("launcher.py")
 EXIT_REFUSED = 77
 """The launcher's exit status for a refused event (``launcher.EXIT_REFUSED``)."""
 MARKER = "memo-guard: refused"
+LIBRARY_MARKER = "memo-guard: refused in a library"
 
 READ_ROOTS = (
+    # the time zone database (zoneinfo)
     "/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo",
+    "/etc/localtime", "/etc/timezone",
+    # what the system is (platform, mysql.connector's connection attributes at connect)
+    "/etc/os-release", "/usr/lib/os-release", "/etc/lsb-release",
+    # file types (mimetypes, urllib)
+    "/etc/mime.types",
 )
-"""Folders outside the tree and the Python installation that the stdlib reads for scripts:
-the time zone database (``zoneinfo``)."""
+"""Files and folders outside the tree and the Python installation that libraries read on a
+script's behalf; none holds anything of the runner's."""
 
 
 def runtime_policy(policy: Policy) -> dict | None:
@@ -82,15 +89,25 @@ class RuntimeRefusal:
 
 
 def parse_refusal(exit_code: int | None, stderr: str) -> RuntimeRefusal | None:
-    """The launcher's refusal in a run's exit status and stderr tail, or ``None``.
+    """The launcher's refusal behind a run's exit status and stderr tail, or ``None``.
 
-    The launcher writes one tab-separated line as its last act; a script that
-    printed such a line itself would only fail its own run.
+    Exit 77 with the launcher's line last: the script itself did something refused
+    and was stopped. Any other failing exit whose last line is the launcher's error
+    (``PermissionError: memo-guard refused: ...``): a library the script called was
+    refused and the script died of it; its ``refused in a library`` line says what.
+    A run that failed of something else, or handled the error (mysql.connector's
+    ``lsb_release`` probe at every connect), was not refused. A script
+    that printed such lines itself would only fail its own run.
     """
-    if exit_code != EXIT_REFUSED:
+    lines = stderr.rstrip().splitlines()
+    if exit_code == EXIT_REFUSED:
+        marker = MARKER + "\t"
+    elif exit_code and lines and "memo-guard refused: " in lines[-1]:
+        marker = LIBRARY_MARKER + "\t"  # the script died of the error the library got
+    else:
         return None
-    for line in reversed(stderr.splitlines()):
-        if line.startswith(MARKER + "\t"):
+    for line in reversed(lines):
+        if line.startswith(marker):
             parts = line.split("\t", 4)
             if len(parts) == 5:
                 _, event, file, number, what = parts

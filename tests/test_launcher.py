@@ -43,13 +43,17 @@ def launch(tmp_path: Path, main: str, files: dict[str, str] | None = None, *, ba
                           env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(tree)})
 
 
-def refused(proc: subprocess.CompletedProcess):
-    """The launcher's refusal, asserting the run was refused (and said so last)."""
+def refused(proc: subprocess.CompletedProcess, *, by_library: bool = False):
+    """The launcher's refusal, asserting the run was refused: ended at once (said so last), or,
+    ``by_library``, failed of the error a library call got."""
     stderr = proc.stderr.decode("utf-8", "replace")
-    assert proc.returncode == EXIT_REFUSED, (proc.returncode, stderr)
     refusal = parse_refusal(proc.returncode, stderr)
-    assert refusal is not None, stderr
-    assert stderr.rstrip().splitlines()[-1].startswith("memo-guard: refused\t")
+    assert refusal is not None, (proc.returncode, stderr)
+    if by_library:
+        assert proc.returncode == 1 and "memo-guard refused: " in stderr, stderr
+    else:
+        assert proc.returncode == EXIT_REFUSED, (proc.returncode, stderr)
+        assert stderr.rstrip().splitlines()[-1].startswith("memo-guard: refused\t")
     return refusal
 
 
@@ -105,15 +109,33 @@ FORBIDDEN = {
 }
 
 
+BY_LIBRARY = {"subprocess_popen", "fork_exec_directly"}
+"""Refused inside a library function the script called: the call fails, the script with it."""
+
+
 @pytest.mark.parametrize("name", sorted(FORBIDDEN))
 def test_each_forbidden_instruction_is_refused_and_ends_the_run(tmp_path, name):
     body, event, what = FORBIDDEN[name]
     proc = launch(tmp_path, "print('before')\n" + body + "\nprint('AFTER')\n")
-    refusal = refused(proc)
+    refusal = refused(proc, by_library=name in BY_LIBRARY)
     assert refusal.event == event and what in refusal.what, refusal
     if name != "threading_settrace_reaches_the_thread":  # refused in the new thread's start-up
         assert refusal.file == "main.py" and refusal.line >= 2, refusal
     assert b"AFTER" not in proc.stdout
+
+
+def test_a_library_that_handles_a_refusal_goes_on(tmp_path):
+    """mysql.connector's connect probes `lsb_release` through subprocess in a try: fine."""
+    proc = launch(tmp_path, """
+        import sys
+        try:
+            sys.modules['subprocess'].check_output(['lsb_release', '-a'])
+        except OSError as exc:
+            print('handled', type(exc).__name__)
+    """)
+    assert proc.returncode == 0 and proc.stdout == b"handled PermissionError\n"
+    assert b"memo-guard: refused in a library\tsubprocess.Popen\tmain.py\t4\t" in proc.stderr
+    assert parse_refusal(0, proc.stderr.decode()) is None
 
 
 def test_catching_the_refusal_does_not_let_the_script_go_on(tmp_path):
@@ -357,6 +379,19 @@ def test_the_script_is_main_with_its_tree_first_on_the_path(tmp_path):
         print(sys.modules['__main__'].__dict__ is globals())
     """)
     assert proc.stdout.decode().split("\n")[:2] == ["__main__ True ['main.py'] True", "True"]
+
+
+def test_a_script_failing_of_something_else_is_not_blamed_on_a_library_refusal(tmp_path):
+    proc = launch(tmp_path, """
+        import sys
+        try:
+            sys.modules['subprocess'].check_output(['lsb_release', '-a'])
+        except OSError:
+            pass
+        raise ValueError('a bug of its own')
+    """)
+    assert proc.returncode == 1 and b"refused in a library" in proc.stderr
+    assert parse_refusal(proc.returncode, proc.stderr.decode()) is None
 
 
 def test_parse_refusal_ignores_other_exits_and_malformed_lines():
