@@ -178,6 +178,22 @@ class MemoDatabase:
     def library(self) -> "DatabaseLibrary":
         return DatabaseLibrary(self)
 
+    def stored_scripts(self) -> list[tuple[Script, str | None]]:
+        """Every MAIN script and sniplet by type then name, each with what makes its row
+        unreadable (``None`` if nothing): one bad row must not hide the others (policy review)."""
+
+        def read(conn: sa.Connection) -> list[tuple[Script, str | None]]:
+            out = []
+            for r in conn.execute(sa.select(schema.script).order_by(schema.script.c.type, schema.script.c.name)):
+                try:
+                    body, problem = _text(r.body, f"script '{r.name}'"), None
+                except TaskInvalid as exc:
+                    body, problem = None, exc.message
+                out.append((Script(id=r.id, name=r.name, type=r.type, body=body, query_id=r.id_query), problem))
+            return out
+
+        return self._with_retry("read the scripts", read)
+
     # -- writes ----------------------------------------------------------------
 
     def write_runlog(self, outcome: RunOutcome) -> None:
