@@ -5,6 +5,7 @@
     nightly [--date D]          the nightly Prefect flow, now (backfills a missed night)
     serve                       the HTTP API for MEMO Manager + the Prefect deployments
     guard PATH... [--json]      check scripts with the Code Guard
+    guard --database [--json]   every stored script against the policy (before the switch-over)
     demo                        an embedded MEMO database of samples, run end to end
     doctor                      check database, folders, sandbox and image
     config [--table]            the effective settings
@@ -178,6 +179,20 @@ def cmd_guard(settings, args) -> int:
     from guard.cli import main as guard_main
 
     argv = list(args.args) if isinstance(args, argparse.Namespace) else list(args)
+    if "--database" in argv:  # the switch-over review: every stored script against the policy
+        from memo.policy_review import run_review
+        from memo.settings import load_settings
+
+        extra = [a for a in argv if a not in ("--database", "--json")]
+        if extra:
+            print(f"memo-taskrunner guard --database [--json]: unexpected {' '.join(extra)}", file=sys.stderr)
+            return 2
+        try:
+            settings = settings or load_settings()
+        except ConfigError as exc:
+            print(f"memo-taskrunner: configuration error: {exc.message}", file=sys.stderr)
+            return 2
+        return run_review(settings, as_json="--json" in argv)
     policy = settings.guard_policy if settings else os.environ.get("MEMO_GUARD_POLICY")
     if policy and "--policy" not in argv:
         argv = ["--policy", str(policy), *argv]
