@@ -242,8 +242,6 @@ def check_task_row(spec: TaskSpec) -> None:
         raise TaskInvalid(f"Script '{spec.script.name}' has no body")
     if "\x00" in spec.script.body:
         raise TaskInvalid(f"Script '{spec.script.name}' contains a NUL character")
-    if spec.own_query is not None and (spec.own_query.body is None or not spec.own_query.body.strip()):
-        raise TaskInvalid(f"Query '{spec.own_query.name}' has no body")
 
 
 def _refuse_at_run_time(result, spec: TaskSpec, deps: Dependencies) -> None:

@@ -123,11 +123,12 @@ def test_import_cycles_terminate():
     assert set(deps.sniplets) == {"a", "b"}
 
 
-def test_sniplet_and_query_without_body_fail():
+def test_a_sniplet_without_body_fails_but_a_query_without_body_is_empty_sql():
     with pytest.raises(DependencyError, match="sniplet 'a' has no body"):
         resolve_dependencies(spec("from sniplets import a\n"), Library(sniplets=[snip("a", None)]))
-    with pytest.raises(DependencyError, match="query 'fts' has no body"):
-        resolve_dependencies(spec("from queries import fts\n"), Library(queries=[q("fts", "")]))
+    for body in ("", None):  # MEMO Manager saves NULL until someone writes SQL; the Java runner ran it
+        deps = resolve_dependencies(spec("from queries import fts\n"), Library(queries=[q("fts", body)]))
+        assert deps.queries["fts"].body == body
 
 
 def test_syntax_error_in_a_sniplet_names_it():
