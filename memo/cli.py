@@ -210,6 +210,9 @@ def cmd_config(settings, args) -> int:
     if data.get("http_token"):
         data["http_token"] = "***"
     data["database_url"] = _hide_password(data["database_url"])
+    from memo.settings import timezone_source
+
+    data["timezone_source"] = timezone_source(settings)
     print(json.dumps(data, indent=2))
     return 0
 

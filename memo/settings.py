@@ -88,7 +88,10 @@ class Settings(BaseSettings):
     task_timeout: float = Field(3600, gt=0, description="seconds a script may run")
     concurrency: int = Field(2, ge=1, le=64, description="tasks run at once")
     schedule_cron: str = Field("0 2 * * *", description="nightly schedule, 5 or 6 (Spring) fields")
-    timezone: str = Field("Europe/Amsterdam", description="zone of the schedule and busy window")
+    timezone: str | None = Field(
+        None, validate_default=True, description="zone of the schedule, the busy window and runlog dates (default: the host's: "
+        "TZ, then /etc/localtime, as the Java runner's JVM)"
+    )
     catch_up: Literal["once", "skip"] = Field(
         "once", description="run a night missed while down (once) or not (skip)"
     )
@@ -130,12 +133,14 @@ class Settings(BaseSettings):
 
     @field_validator("timezone")
     @classmethod
-    def _zone(cls, v: str) -> str:
+    def _zone(cls, v: str | None) -> str:
+        if v is None or not v.strip():
+            return host_timezone()[0]
         try:
-            ZoneInfo(v)
+            ZoneInfo(v.strip())
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}") from None
-        return v
+        return v.strip()
 
     @field_validator("schedule_cron")
     @classmethod
@@ -148,6 +153,46 @@ class Settings(BaseSettings):
 
     def today(self) -> dt.date:
         return dt.datetime.now(self.zone).date()
+
+
+def host_timezone() -> tuple[str, str]:
+    """The host's time zone and where it was found: ``TZ``, then /etc/localtime, then
+    /etc/timezone, as the JVM (and so the Java runner's busy window, cron and runlog
+    dates) finds it; ``UTC`` when the host names none."""
+    tz = os.environ.get("TZ", "").strip().lstrip(":")
+    for key, source in ((tz, "TZ"), (_zone_of_link("/etc/localtime"), "/etc/localtime"),
+                        (_first_line("/etc/timezone"), "/etc/timezone")):
+        if key and "zoneinfo/" in key:
+            key = key.split("zoneinfo/", 1)[1]  # TZ=/usr/share/zoneinfo/Europe/Amsterdam
+        if key and not key.startswith("/"):
+            try:
+                ZoneInfo(key)
+                return key, source
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return "UTC", "default (the host names no zone)"
+
+
+def _zone_of_link(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def _first_line(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip().splitlines()[0].strip()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return ""
+
+
+def timezone_source(settings: "Settings") -> str:
+    """Why ``settings.timezone`` is what it is, for ``config``."""
+    if os.environ.get("MEMO_TIMEZONE", "").strip():
+        return "MEMO_TIMEZONE"
+    key, source = host_timezone()
+    return f"the host's ({source})" if key == settings.timezone else "set explicitly"
 
 
 def cron_to_five_fields(expression: str) -> str:
