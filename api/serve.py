@@ -55,7 +55,8 @@ def serve(settings: Settings, *, via: str | None = None, api_only: bool = False)
         log.info("removed what crashed runs left: %s", removed)
     if not settings.http_token:
         log.warning("MEMO_HTTP_TOKEN is not set: the API is open to anyone who can reach %s:%d; "
-                    "keep it on localhost or behind the proxy", settings.http_host, settings.http_port)
+                    "keep it on localhost or behind the proxy (production: memo-taskrunner setup-secrets, "
+                    "docs/http.md)", settings.http_host, settings.http_port)
 
     server = build_server(settings, via=via)
     with _signals_end_serve():

@@ -9,6 +9,7 @@
     demo                        an embedded MEMO database of samples, run end to end
     doctor                      check database, folders, sandbox and image
     config [--table]            the effective settings
+    setup-secrets [--dir DIR]   the Prefect auth string and the HTTP token, into a root-only file
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="print the effective settings")
     config.add_argument("--table", action="store_true", help="markdown table of all settings")
+
+    secrets = sub.add_parser("setup-secrets", help="generate the Prefect auth string and the HTTP token "
+                             "into a root-only env file (never replaces a value)")
+    secrets.add_argument("--dir", help="folder of secrets.env (default /etc/memo-taskrunner)")
     return parser
 
 
@@ -86,11 +91,38 @@ PREFECT_DEFAULTS = {
 
 
 def prefect_environment() -> None:
-    """Defaults for the commands that start Prefect; an operator's own values win."""
+    """Defaults for the commands that start Prefect; an operator's own values win.
+
+    Without an API URL (environment, profile or prefect.toml) Prefect starts a temporary
+    server in-process, open to anything on the host like any server without an auth
+    string: this one gets an auth string too, shared by the server and its clients
+    (children such as ``python -m flows.service`` inherit it).
+    """
     import os
 
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    import prefect.context
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        return
+    if temporary_server_auth(os.environ):
+        prefect.context.refresh_global_settings_context()  # Prefect read the environment on import
+
+
+def temporary_server_auth(environ) -> bool:
+    """Give the temporary server and its clients one auth string: the operator's, else a random
+    one for this process. True when ``environ`` changed."""
+    from memo.secrets_file import CLIENT_AUTH, SERVER_AUTH, new_auth_string
+
+    auth = environ.get(SERVER_AUTH) or environ.get(CLIENT_AUTH) or new_auth_string()
+    changed = False
+    for name in (SERVER_AUTH, CLIENT_AUTH):
+        if not environ.get(name):
+            environ[name] = auth
+            changed = True
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("nightly", "serve", "demo"):
         prefect_environment()
     try:
+        if args.command == "setup-secrets":
+            return cmd_setup_secrets(args)
         if args.command == "demo":
             from memo.demo.run import run_demo
 
@@ -203,6 +237,20 @@ def cmd_doctor(settings, args) -> int:
     from memo.doctor import run_doctor
 
     return run_doctor(settings)
+
+
+def cmd_setup_secrets(args) -> int:
+    """Needs no settings: it runs before there are any, as root, once per host."""
+    from memo.secrets_file import DEFAULT_DIR, ensure_secrets_file
+
+    folder = args.dir or DEFAULT_DIR
+    try:
+        report = ensure_secrets_file(folder)
+    except OSError as exc:
+        print(f"memo-taskrunner: cannot write {folder}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    return 0
 
 
 def cmd_config(settings, args) -> int:
