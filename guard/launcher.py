@@ -1,41 +1,52 @@
-"""The Code Guard at run time: runs a MEMO script under a PEP 578 audit hook.
+"""The Code Guard at run time: runs a MEMO script under a PEP 578 audit hook and a kernel filter.
 
-    python3 -I -B launcher.py --policy-json JSON --tree DIR [--stdout-file PATH] main.py
+    python3 -I -B launcher.py --policy POLICY --tree DIR [--stdout-file PATH] main.py
 
 This file is bind-mounted read-only into the script's container (or run by the
 process sandbox) and executed by the *image's* ``python3``: it imports nothing
 of ours and nothing outside the standard library, and keeps to Python 3.8.
 
-The static guard reads the text; this hook watches what the interpreter does,
+The static guard reads the text; this launcher watches what the interpreter does,
 however the script got there. When the script's own code (its files, or code it
 made from a string) does something refused, the run ends at once (exit 77, one
 ``memo-guard: refused`` line on stderr that the runner turns into MEMO's
 message); when a library the script called does, that call fails with
 ``PermissionError`` (``ImportError`` for an import), which libraries handle
-(mysql.connector probes ``lsb_release``), and a ``refused in a library`` line
-says so. Refused:
+(mysql.connector probes ``lsb_release`` at every connect), and a ``refused in a
+library`` line says so. Refused:
 
-- ``open`` for writing anything but the script's own stdout/stderr, and for
-  reading outside the tree and the Python installation;
-- ``exec``/``eval``/``compile`` called by the script's own files (the stdlib's
+- ``open`` for writing anything but stdout, stderr and /dev/null, and for
+  reading outside the tree, the Python installation and a few system files;
+- ``exec``/``eval``/``compile`` called by the script's own code (the stdlib's
   code generators, namedtuple and dataclasses, keep working: what their code
   does is watched like any other code);
-- imports made by the script's own files outside the policy, and, from
-  anywhere, of the few native modules whose functions are not audited
-  (``_posixsubprocess``, sub-interpreters, the C test modules, ``_ctypes``);
-- every other audit event not listed as harmless below (default-deny):
-  ``os.system``, ``os.exec*``, ``os.posix_spawn``, ``os.fork``,
-  ``subprocess.Popen``, ``ctypes.*``, ``marshal.loads`` of anything but the
-  installation's own bytecode caches (crafted bytecode can do anything),
-  ``code.__new__``, ``pickle.find_class``, ``sys.settrace``,
+- imports by the script's own code outside the policy; native (extension)
+  modules outside the policy's list, whoever loads them; and a few native
+  modules whose functions raise no audit event (``ALWAYS_REFUSED_IMPORTS``);
+- every other audit event not listed as harmless (default-deny): ``os.system``,
+  ``os.exec*``, ``os.posix_spawn``, ``os.fork``, ``subprocess.Popen``,
+  ``ctypes.*``, ``marshal.loads`` of anything but the installation's own
+  bytecode caches, ``code.__new__``, ``pickle.find_class``, ``sys.settrace``,
   ``sys.addaudithook``, ``gc.get_objects``, file removal and renames, ...
 
-A hook cannot be removed from Python once added. The hook below is also made
-hard to tamper with: it is reachable from no Python object (``gc`` introspection
-is refused), it reads no global or builtin name at call time (everything it uses
-is bound as a default argument when it is made), its data are frozensets and
-tuples, and any failure inside it refuses. Tracing and profiling, which could
-rewrite its locals, are refused.
+Python cannot hide a capability from Python, and not every C function raises
+an audit event (``_imp.create_builtin`` hands out a fresh ``_posixsubprocess``,
+whose ``fork_exec`` runs programs unaudited). So before the hook, the launcher
+installs a **seccomp filter** in the kernel: no program can be started
+(``execve``), no file created, removed, renamed or linked other than by
+``open`` (which the hook judges), no ``ptrace``, no io_uring, no new
+namespaces, whatever Python does.
+
+The hook itself is made hard to tamper with: it is reachable from no Python
+object (``gc`` introspection is refused); it and its helpers read no global or
+builtin name at call time and close over nothing (everything they use is a
+default argument, bound when they are made); their code and defaults cannot be
+replaced (refused); their data are frozensets and tuples; they never call a
+method of an object the script made (paths and names must be exact ``str``,
+``bytes`` or ``int``); and any failure inside them refuses. Tracing and
+profiling, which could rewrite their locals, are refused. The interpreter's
+last phase, after it clears audit hooks, never runs: the hook ends the
+process with the run's status when that phase begins.
 """
 
 import os
@@ -47,15 +58,15 @@ MARKER = "memo-guard: refused"
 """Start of the last stderr line of a refused run: MARKER \\t event \\t file \\t line \\t what."""
 LIBRARY_MARKER = "memo-guard: refused in a library"
 """Start of a stderr line for an event a library raised and got an error for (same fields)."""
-
-_WRITE_FLAGS = (
-    os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_EXCL | getattr(os, "O_TMPFILE", 0)
-)
+EXIT_UNAVAILABLE = 78
+"""Exit status when the guard cannot be set up in this image (sysexits.h's EX_CONFIG)."""
+UNAVAILABLE_MARKER = "memo-guard: unavailable"
+"""Start of the last stderr line then: MARKER \\t reason."""
 
 HARMLESS_EVENTS = frozenset({
-    # Introspection the stdlib does all the time; frames give the hook's attacker
-    # nothing, as the hook holds nothing mutable or reachable.
-    "object.__getattr__", "object.__setattr__", "object.__delattr__",
+    # Introspection the stdlib does all the time; frames give an attacker nothing,
+    # as the hook holds nothing mutable or replaceable.
+    "object.__getattr__", "object.__delattr__",
     "sys._getframe", "sys._current_frames", "sys._current_exceptions",
     "builtins.id", "function.__new__", "array.__new__",
     "sys.excepthook", "sys.unraisablehook",
@@ -65,17 +76,20 @@ HARMLESS_EVENTS = frozenset({
     "http.client.connect", "http.client.send", "urllib.Request",
     # The interpreter starting and ending.
     "cpython.run_command", "cpython.run_file", "cpython.run_module", "cpython.run_startup",
-    "cpython.run_stdin", "cpython.run_interactivehook", "cpython._PySys_ClearAuditHooks",
-    "cpython.PyInterpreterState_Clear",
+    "cpython.run_stdin", "cpython.run_interactivehook",
 })
 HARMLESS_PREFIXES = ("socket.",)
 
 FATAL_EVENTS = frozenset({
-    # Ways to take the hook apart or to make code the hook cannot vouch for: whoever
+    # Ways to take the hook apart or to make code it cannot vouch for: whoever
     # raises them (a library has no business doing so in a report script), the run ends.
     "sys.settrace", "sys.setprofile", "sys.addaudithook", "gc.get_objects", "gc.get_referrers",
     "gc.get_referents", "code.__new__", "marshal.loads", "marshal.load", "pickle.find_class",
+    "object.__setattr__",  # only when it would replace a helper's code or defaults (see the hook)
 })
+
+PROTECTED_FUNCTION_ATTRIBUTES = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+"""What nobody may set on the hook's helpers (namedtuple sets ``__defaults__`` on its own functions)."""
 
 ALWAYS_REFUSED_IMPORTS = frozenset({
     # Native modules whose functions raise no audit event of their own.
@@ -85,28 +99,34 @@ ALWAYS_REFUSED_IMPORTS = frozenset({
     "_testimportmultiple", "_testclinic", "_ctypes", "_ctypes_test", "_posixshmem",
 })
 
+_WRITE_FLAGS = (
+    os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_EXCL | getattr(os, "O_TMPFILE", 0)
+)
+
 
 def _parse_args(argv):
-    opts = {"--policy-json": None, "--tree": None, "--stdout-file": None}
+    opts = {"--policy": None, "--tree": None, "--stdout-file": None}
     rest = list(argv)
     while rest and rest[0] in opts:
         if len(rest) < 2:
             break
         opts[rest[0]] = rest[1]
         rest = rest[2:]
-    if opts["--policy-json"] is None or opts["--tree"] is None or len(rest) != 1:
-        sys.stderr.write("usage: launcher.py --policy-json JSON --tree DIR [--stdout-file PATH] ENTRY\n")
+    if opts["--policy"] is None or opts["--tree"] is None or len(rest) != 1:
+        sys.stderr.write("usage: launcher.py --policy POLICY --tree DIR [--stdout-file PATH] ENTRY\n")
         raise SystemExit(2)
     return opts, rest[0]
 
 
 def _norm(path, cwd):
-    """An absolute, lexically normalised path (no symlink reads: the hook must not open files)."""
+    """An absolute, lexically normalised path (no symlink reads: the hook must not open files).
+
+    Only ``str`` methods on exact ``str`` objects: the hook calls it."""
     if not path.startswith("/"):
         path = cwd + "/" + path
     parts = []
     for part in path.split("/"):
-        if part in ("", "."):
+        if part == "" or part == ".":
             continue
         if part == "..":
             if parts:
@@ -130,110 +150,158 @@ def _read_roots(tree, extra):
     return tuple(sorted(r.rstrip("/") + "/" for r in roots))
 
 
+# --- the kernel filter ----------------------------------------------------------------------
+
+_SYSCALLS = {
+    # name: (x86_64, aarch64); absent on an architecture: None
+    "execve": (59, 221), "execveat": (322, 281), "ptrace": (101, 117),
+    "process_vm_readv": (310, 270), "process_vm_writev": (311, 271),
+    "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),
+    "mknod": (133, None), "mknodat": (259, 33), "mkdir": (83, None), "mkdirat": (258, 34),
+    "rmdir": (84, None), "unlink": (87, None), "unlinkat": (263, 35),
+    "rename": (82, None), "renameat": (264, 38), "renameat2": (316, 276),
+    "link": (86, None), "linkat": (265, 37), "symlink": (88, None), "symlinkat": (266, 36),
+    "creat": (85, None), "truncate": (76, 45), "chmod": (90, None), "fchmod": (91, 52),
+    "fchmodat": (268, 53), "chown": (92, None), "fchown": (93, 55), "lchown": (94, None),
+    "fchownat": (260, 54), "utime": (132, None), "utimes": (235, None), "utimensat": (280, 88),
+    "futimesat": (261, None), "setxattr": (188, 5), "lsetxattr": (189, 6), "fsetxattr": (190, 7),
+    "removexattr": (197, 14), "lremovexattr": (198, 15), "fremovexattr": (199, 16),
+    "bind": (49, 200), "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41),
+    "chroot": (161, 51), "unshare": (272, 97), "setns": (308, 268), "keyctl": (250, 219),
+    "add_key": (248, 217), "request_key": (249, 218), "bpf": (321, 280), "userfaultfd": (323, 282),
+    "perf_event_open": (298, 241), "name_to_handle_at": (303, 264), "open_by_handle_at": (304, 265),
+}
+"""Refused by the kernel filter: starting programs, changing the file tree other than by
+``open`` (which the hook judges), reaching other processes, and the kernel's bigger doors."""
+_NOT_IMPLEMENTED = {"clone3": (435, 435), "openat2": (437, 437)}
+"""Answered ENOSYS (their arguments are structs the filter cannot read; libc falls back to
+``clone``/``openat``, which it can)."""
+_CLONE_NAMESPACES = 0x7E020080  # CLONE_NEW{NS,CGROUP,UTS,IPC,USER,PID,NET} | CLONE_NEWTIME
+_CLONE = (56, 220)
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+
+
+def _kernel_filter_program(machine):
+    """The seccomp BPF program for ``machine`` (``x86_64`` or ``aarch64``), as bytes."""
+    import struct
+
+    index = {"x86_64": 0, "aarch64": 1}[machine]
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+    eperm, enosys = 0x00050000 | 1, 0x00050000 | 38
+
+    def op(code, k, jt=0, jf=0):
+        return struct.pack("=HBBI", code, jt, jf, k)
+
+    refused = sorted(n[index] for n in _SYSCALLS.values() if n[index] is not None)
+    missing = sorted(n[index] for n in _NOT_IMPLEMENTED.values())
+    prog = [op(ld, 4), op(jeq, _AUDIT_ARCH[machine], 1, 0), op(ret, kill), op(ld, 0)]
+    if machine == "x86_64":
+        prog += [op(jge, 0x40000000, 0, 1), op(ret, eperm)]  # the x32 ABI: another way in
+    for nr in refused:
+        prog += [op(jeq, nr, 0, 1), op(ret, eperm)]
+    for nr in missing:
+        prog += [op(jeq, nr, 0, 1), op(ret, enosys)]
+    # clone (threads are clone too): refused when it asks for a new namespace
+    prog += [op(jeq, _CLONE[index], 0, 3), op(ld, 16), op(jset, _CLONE_NAMESPACES, 0, 1), op(ret, eperm)]
+    prog += [op(ret, allow)]
+    return b"".join(prog)
+
+
+def _install_kernel_filter():
+    """Install the seccomp filter in this (still single-threaded) process; a reason if not."""
+    machine = os.uname().machine
+    if machine not in _AUDIT_ARCH:
+        return "no kernel filter for the %s architecture" % machine
+    try:
+        import ctypes
+    except ImportError as exc:
+        return "the image's python3 has no ctypes (%s)" % exc
+    program = _kernel_filter_program(machine)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    code = ctypes.create_string_buffer(program, len(program))
+    fprog = SockFprog(len(program) // 8, ctypes.cast(code, ctypes.c_void_p))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        return "prctl(PR_SET_NO_NEW_PRIVS): %s" % os.strerror(ctypes.get_errno())
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        return "prctl(PR_SET_SECCOMP): %s" % os.strerror(ctypes.get_errno())
+    for name in ("ctypes", "ctypes._endian", "_ctypes"):  # nothing of it left for the script
+        sys.modules.pop(name, None)
+    return None
+
+
 def _neutralise_fork_exec():
     """Import subprocess now (mysql.connector does at import) and take away its engine.
 
     ``_posixsubprocess.fork_exec`` starts programs without raising an audit event
-    of its own; ``subprocess.Popen`` raises one first, which the hook refuses,
-    but the function itself must not be reachable either. Re-importing the module
-    to get a fresh one is refused by the hook (``ALWAYS_REFUSED_IMPORTS``).
+    of its own; ``subprocess.Popen`` raises one first, which the hook refuses. The
+    kernel filter makes any program start fail anyway; this keeps the message clear.
     """
     import subprocess
     import _posixsubprocess
 
     def fork_exec(*args, _audit=sys.audit, **kwargs):
         _audit("_posixsubprocess.fork_exec")
-        raise OSError("refused")
+        raise PermissionError("refused")
 
     _posixsubprocess.fork_exec = fork_exec
     subprocess._fork_exec = fork_exec
 
 
-def _make_hook(tree, roots, modules):
-    """The audit hook. Everything it touches is a default argument (see the module docstring)."""
-    tree_prefix = tree.rstrip("/") + "/"
+# --- the audit hook ---------------------------------------------------------------------------
 
-    def hook(event, args, _harmless=HARMLESS_EVENTS, _harmless_prefixes=HARMLESS_PREFIXES,
-             _write=_WRITE_FLAGS, _type=type, _int=int, _repr=repr, _BaseException=BaseException):
-        if event in _harmless:
-            return
-        try:
-            what = None
-            if event.startswith(_harmless_prefixes):
-                return
-            elif event == "open":
-                path, mode, flags = args
-                writing = _type(flags) is _int and flags & _write
-                if _type(path) is _int:
-                    if writing and path not in (1, 2):
-                        what = "open() for writing file descriptor %d" % path
-                elif writing:
-                    if path != "/dev/null" and path != b"/dev/null":  # platform.py, getpass, ...
-                        what = "open() for writing %s" % _repr(path)
-                else:
-                    where = _path_outside(path)
-                    if where is not None:
-                        what = "open() for reading %s outside the script's tree" % _repr(where)
-            elif event == "os.listdir" or event == "os.scandir":
-                path = args[0]
-                if path is not None and _type(path) is not _int:
-                    where = _path_outside(path)
-                    if where is not None:
-                        what = "%s() of %s outside the script's tree" % (event, _repr(where))
-            elif event == "import":
-                what = _import_problem(args[0], args[1])
-            elif event == "marshal.loads":
-                if not _cached_bytecode(args[0]):
-                    what = "marshal.loads() of bytes that are no bytecode cache of the installation"
-            elif event == "exec":
-                if _from_tree():
-                    what = "exec()/eval() of a code object"
-            elif event == "compile":
-                if _from_tree():
-                    what = "exec()/eval()/compile() of a string"
-            else:
-                what = event + "()"
-            if what is None:
-                return
-        except _BaseException:
-            what = event + " (the run-time guard could not judge it)"
-        _refuse(event, what)
+def _make_hook(tree, roots, modules, extensions, status):
+    """The audit hook and its helpers: no free variables, every dependency a default.
 
-    def _path_outside(path, _type=type, _str=str, _bytes=bytes, _decode=bytes.decode,
-                      _fspath=os.fspath, _getcwd=os.getcwd, _norm=_norm, _roots=roots):
-        """The normalised path if it is outside every read root, else None."""
+    Args:
+        tree: the script's folder; roots: the folders it may read (``"/x/"`` strings);
+        modules: what its files may import; extensions: the native modules anyone may
+        load; status: a one-item list holding the run's exit status once known.
+    """
+    tree = tree.rstrip("/") + "/"
+    modules = frozenset(modules)
+    extensions = frozenset(extensions)
+
+    def script_code(name, _tree=tree):
+        """Whether a code object's file name is the script's: its files, or code it made from a string."""
+        return name.startswith(_tree) or (name.startswith("<") and not name.startswith("<frozen"))
+
+    def outside(path, _type=type, _str=str, _bytes=bytes, _decode=bytes.decode, _getcwd=os.getcwd,
+                _norm=_norm, _roots=roots, _direntry=os.DirEntry, _fspath=os.DirEntry.__fspath__):
+        """The normalised path if it is outside every read root, else None; a path of any type
+        but exact str, bytes or os.DirEntry is outside (its methods could lie)."""
+        if _type(path) is _direntry:
+            path = _fspath(path)
         if _type(path) is _bytes:
             path = _decode(path, "utf-8", "surrogateescape")
         elif _type(path) is not _str:
-            path = _fspath(path)  # a path object: its value as open() saw it, modulo a race
-            if _type(path) is _bytes:
-                path = _decode(path, "utf-8", "surrogateescape")
+            return "<a path object of another type>"
         full = _norm(path, _getcwd())
         if (full + "/").startswith(_roots):
             return None
         return full
 
-    def _from_tree(_getframe=sys._getframe, _tree=tree_prefix):
-        """Whether the code that raised the event is the script's: its files, or code made from a string."""
-        name = _getframe(2).f_code.co_filename  # 0: here, 1: the hook, 2: the code that raised it
-        return name.startswith(_tree) or (name.startswith("<") and not name.startswith("<frozen"))
+    def from_script(_getframe=sys._getframe, _script_code=script_code):
+        """Whether the code that raised the event is the script's (0 here, 1 judge, 2 the hook, 3 it)."""
+        return _script_code(_getframe(3).f_code.co_filename)
 
-    def _cached_bytecode(data, _getframe=sys._getframe, _type=type, _str=str, _bytes=bytes,
-                         _open=os.open, _read=os.read, _close=os.close, _rdonly=os.O_RDONLY,
-                         _OSError=OSError):
-        """Whether ``data`` is what the import system read from a bytecode cache (.pyc).
-
-        Code objects built from arbitrary bytes can do anything the interpreter can;
-        those of the installation's own caches are as safe as its sources.
-        """
-        frame = _getframe(2)
+    def cached_bytecode(data, _getframe=sys._getframe, _type=type, _str=str, _bytes=bytes,
+                        _open=os.open, _read=os.read, _close=os.close, _rdonly=os.O_RDONLY,
+                        _OSError=OSError, _outside=outside):
+        """Whether ``data`` is what the import system read from the installation's .pyc file:
+        code objects made of arbitrary bytes can do anything; those of its caches are its sources'."""
+        frame = _getframe(3)  # 0 here, 1 judge, 2 the hook, 3 the import system's _compile_bytecode
         code = frame.f_code
         if code.co_name != "_compile_bytecode" or code.co_filename != "<frozen importlib._bootstrap_external>":
             return False
         path = frame.f_locals.get("bytecode_path")
-        if _type(path) is not _str or not path.endswith(".pyc") or _type(data) is not _bytes:
+        if _type(path) is not _str or _type(data) is not _bytes or not path.endswith(".pyc"):
             return False
-        if _path_outside(path) is not None:
+        if _outside(path) is not None:
             return False
         try:
             fd = _open(path, _rdonly)
@@ -250,24 +318,27 @@ def _make_hook(tree, roots, modules):
             _close(fd)
         return b"".join(chunks)[16:] == data
 
-    def _import_problem(name, filename, _refused=ALWAYS_REFUSED_IMPORTS, _modules=frozenset(modules),
-                        _getframe=sys._getframe, _tree=tree_prefix, _type=type, _str=str):
+    def import_problem(name, filename, _type=type, _str=str, _refused=ALWAYS_REFUSED_IMPORTS,
+                       _modules=modules, _extensions=extensions, _getframe=sys._getframe,
+                       _script_code=script_code, _outside=outside):
+        """Why this import is refused, or None."""
         if _type(name) is not _str:
-            return "import of %r" % (name,)
+            return "import of a module name that is not a str"
         if name in _refused:
             return "import %s" % name
-        if filename is not None:
-            where = _path_outside(filename)
+        if filename is not None:  # a native module being loaded, by whoever
+            if name not in _extensions:
+                return "import of the native module %s" % name
+            where = _outside(filename)
             if where is not None:
                 return "import %s from %r outside the script's tree" % (name, where)
             return None
-        frame = _getframe(2)
+        frame = _getframe(3)  # 0 here, 1 judge, 2 the hook, 3 what imports
         while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
             frame = frame.f_back
-        name_of = frame.f_code.co_filename if frame is not None else ""
-        if not (name_of.startswith(_tree) or (name_of.startswith("<") and not name_of.startswith("<frozen"))):
+        if frame is None or not _script_code(frame.f_code.co_filename):
             return None  # a library importing what it needs
-        if name in _modules or name.split(".", 1)[0] in ("queries", "sniplets"):
+        if name in _modules or name.partition(".")[0] in ("queries", "sniplets"):
             return None
         prefix = name + "."
         for allowed in _modules:  # a parent package of an allowed module (xml for xml.dom)
@@ -275,24 +346,21 @@ def _make_hook(tree, roots, modules):
                 return None
         return "import %s" % name
 
-    def _refuse(event, what, _getframe=sys._getframe, _tree=tree_prefix, _write_fd=os.write,
-                _exit=os._exit, _exit_code=EXIT_REFUSED, _marker=MARKER, _library_marker=LIBRARY_MARKER,
-                _len=len, _PermissionError=PermissionError, _ImportError=ImportError,
-                _fatal=FATAL_EVENTS):
+    def refuse(event, what, _getframe=sys._getframe, _tree=tree, _write_fd=os.write, _exit=os._exit,
+               _exit_code=EXIT_REFUSED, _marker=MARKER, _library_marker=LIBRARY_MARKER, _len=len,
+               _PermissionError=PermissionError, _ImportError=ImportError, _fatal=FATAL_EVENTS,
+               _script_code=script_code):
         """Refuse the event: end the run if the script's code raised it, else fail the call.
 
-        The script's own files (and code it made from strings) get no second chance:
-        the process ends at once, which nothing can catch. A library that tries
-        something refused (mysql.connector probes ``lsb_release``) gets an error it
-        knows how to handle: ``ImportError`` for an import, ``PermissionError``
-        otherwise, with a note on stderr.
+        The script's own code gets no second chance: the process ends at once, which
+        nothing can catch. A library that tries something refused gets an error it
+        knows how to handle: ``ImportError`` for an import, ``PermissionError`` otherwise.
         """
         file, line, by_script = "", 0, True
         try:
             frame = _getframe(2)
             name = frame.f_code.co_filename
-            by_script = (name.startswith(_tree) or (name.startswith("<") and not name.startswith("<frozen"))
-                         or event in _fatal or event.startswith("ctypes."))
+            by_script = _script_code(name) or event in _fatal or event.startswith("ctypes.")
             if not name.startswith(_tree):
                 what = "%s (in %s:%d)" % (what, name, frame.f_lineno)
             depth = 0
@@ -313,11 +381,88 @@ def _make_hook(tree, roots, modules):
             raise _ImportError("memo-guard refused: " + what)
         raise _PermissionError("memo-guard refused: " + what)
 
+    helpers = frozenset(id(f) for f in (_norm, script_code, outside, from_script, cached_bytecode,
+                                        import_problem, refuse))
+
+    def judge(event, args, _type=type, _int=int, _str=str, _bytes=bytes, _repr=repr, _id=id,
+              _write=_WRITE_FLAGS, _helpers=helpers, _protected=PROTECTED_FUNCTION_ATTRIBUTES,
+              _outside=outside, _import_problem=import_problem, _from_script=from_script,
+              _cached_bytecode=cached_bytecode):
+        """What is refused about this event, or None (``what`` as the message shows it)."""
+        if event == "open":
+            path, mode, flags = args
+            writing = _type(flags) is _int and flags & _write
+            if _type(path) is _int:
+                if writing and path not in (1, 2):
+                    return "open() for writing file descriptor %d" % path
+                return None
+            if writing:
+                if _type(path) is not _str and _type(path) is not _bytes:
+                    return "open() for writing a path object"
+                if path == "/dev/null" or path == b"/dev/null":  # platform.py, getpass, ...
+                    return None
+                return "open() for writing %s" % _repr(path)
+            where = _outside(path)
+            return None if where is None else "open() for reading %s outside the script's tree" % _repr(where)
+        if event == "os.listdir" or event == "os.scandir":
+            path = args[0]
+            if path is None or _type(path) is _int:
+                return None
+            where = _outside(path)
+            return None if where is None else "%s() of %s outside the script's tree" % (event, _repr(where))
+        if event == "import":
+            return _import_problem(args[0], args[1])
+        if event == "exec":
+            return "exec()/eval() of a code object" if _from_script() else None
+        if event == "compile":
+            return "exec()/eval()/compile() of a string" if _from_script() else None
+        if event == "marshal.loads":
+            ok = _cached_bytecode(args[0])
+            return None if ok else "marshal.loads() of bytes that are no bytecode cache of the installation"
+        if event == "object.__setattr__":
+            name = args[1]
+            if _type(name) is not _str:
+                return "setattr() with a name that is not a str"
+            if name in _protected and _id(args[0]) in _helpers:
+                return "replacing the run-time guard's %s" % name
+            return None
+        return event + "()"
+
+    def hook(event, args, _type=type, _str=str, _harmless=HARMLESS_EVENTS, _prefixes=HARMLESS_PREFIXES,
+             _judge=judge, _refuse=refuse, _status=status, _exit=os._exit, _BaseException=BaseException):
+        if _type(event) is not _str:
+            _refuse("sys.audit", "an audit event whose name is not a str")
+        if event in _harmless:
+            return
+        if event == "cpython.PyInterpreterState_Clear":
+            # The interpreter is about to clear the audit hooks and then free what is
+            # left (codec registry, ...): nothing may run unwatched. The run's output
+            # is flushed and its status known; end here.
+            _exit(_status[0] if _status[0] is not None else 1)
+        try:
+            if event.startswith(_prefixes):
+                return
+            what = _judge(event, args)
+        except _BaseException:
+            what = event + " (the run-time guard could not judge it)"
+        if what is not None:
+            _refuse(event, what)
+
     return hook
 
 
-def _run_as_main(code, path, entry):
-    """Run the script's code as ``__main__``, as ``python3 main.py`` would."""
+def _exit_status(exc):
+    """The status ``python3`` exits with for a ``SystemExit``."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    return 1
+
+
+def _run_as_main(code, path, entry, status):
+    """Run the script's code as ``__main__``, as ``python3 main.py`` would, recording its status."""
     module = type(sys)("__main__")
     module.__file__ = path
     module.__cached__ = None
@@ -326,20 +471,46 @@ def _run_as_main(code, path, entry):
     sys.argv[:] = [entry]
     try:
         exec(code, module.__dict__)
-    except SystemExit:
+        status[0] = 0
+    except SystemExit as exc:
+        status[0] = _exit_status(exc)
         raise
     except BaseException as exc:
         # The traceback the script would have had: without this launcher's frame.
         tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
-        raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 1)
+        status[0] = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        raise SystemExit(status[0])
+    finally:
+        _flush_std_streams(status)
+
+
+def _flush_std_streams(status):
+    """Flush stdout and stderr now, as the interpreter would at exit (status 120 if that fails)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:  # noqa: BLE001 - as Py_FinalizeEx: the run failed to write its output
+            status[0] = 120
+
+
+def decode_policy(text):
+    """The policy from its one-argument form: ``key=value`` records separated by \\x1e, list
+    items by \\x1f (no json: importing it costs more than the rest of the launcher)."""
+    policy = {}
+    for record in text.split("\x1e"):
+        key, _, value = record.partition("=")
+        if key == "kernel_filter":
+            policy[key] = value == "1"
+        elif key:
+            policy[key] = [item for item in value.split("\x1f") if item]
+    return policy
 
 
 def main(argv):
-    import json
-
     opts, entry = _parse_args(argv)
-    policy = json.loads(opts["--policy-json"])
+    policy = decode_policy(opts["--policy"])
     if opts["--stdout-file"]:
         fd = os.open(opts["--stdout-file"], os.O_WRONLY | os.O_TRUNC)
         os.dup2(fd, 1)
@@ -355,11 +526,18 @@ def main(argv):
         sys.excepthook(SyntaxError, exc.with_traceback(None), None)  # as python3 prints it: file, line, caret
         raise SystemExit(1)
     _neutralise_fork_exec()
+    if policy.get("kernel_filter", True):
+        problem = _install_kernel_filter()
+        if problem is not None:
+            os.write(2, ("\n%s\tthe run-time guard's kernel filter cannot be installed here: %s\n"
+                         % (UNAVAILABLE_MARKER, problem)).encode())
+            os._exit(EXIT_UNAVAILABLE)
     sys.path.insert(0, tree)
     sys.dont_write_bytecode = True
     roots = _read_roots(tree, policy.get("read", ()))
-    sys.addaudithook(_make_hook(tree, roots, policy.get("modules", ())))
-    _run_as_main(code, path, entry)
+    status = [None]
+    sys.addaudithook(_make_hook(tree, roots, policy.get("modules", ()), policy.get("extensions", ()), status))
+    _run_as_main(code, path, entry, status)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Like the rest of ``guard/``, nothing here imports the runner.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -21,8 +20,8 @@ from typing import Iterable, Mapping
 from .policy import Policy
 
 __all__ = [
-    "EXIT_REFUSED", "LAUNCHER", "RuntimeRefusal", "launcher_command", "parse_refusal",
-    "runtime_policy", "runtime_refusal_message",
+    "EXIT_REFUSED", "EXIT_UNAVAILABLE", "LAUNCHER", "RuntimeRefusal", "launcher_command", "parse_refusal",
+    "parse_unavailable", "runtime_policy", "runtime_refusal_message",
 ]
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -31,6 +30,9 @@ EXIT_REFUSED = 77
 """The launcher's exit status for a refused event (``launcher.EXIT_REFUSED``)."""
 MARKER = "memo-guard: refused"
 LIBRARY_MARKER = "memo-guard: refused in a library"
+EXIT_UNAVAILABLE = 78
+"""The launcher's exit status when it cannot set itself up in the image (no ctypes, no seccomp)."""
+UNAVAILABLE_MARKER = "memo-guard: unavailable"
 
 READ_ROOTS = (
     # the time zone database (zoneinfo)
@@ -45,6 +47,20 @@ READ_ROOTS = (
 script's behalf; none holds anything of the runner's."""
 
 
+EXTENSION_MODULES = (
+    # The native modules the standard library loads for what report scripts do (in many
+    # images most are built into the interpreter and never loaded at all).
+    "_asyncio", "_bisect", "_blake2", "_bz2", "_codecs_cn", "_codecs_hk", "_codecs_iso2022", "_codecs_jp",
+    "_codecs_kr", "_codecs_tw", "_contextvars", "_csv", "_datetime", "_decimal", "_elementtree", "_hashlib",
+    "_heapq", "_json", "_lzma", "_md5", "_multibytecodec", "_opcode", "_pickle", "_queue", "_random",
+    "_sha1", "_sha2", "_sha256", "_sha3", "_sha512", "_socket", "_ssl", "_statistics", "_struct",
+    "_typing", "_uuid", "_zoneinfo", "array", "binascii", "cmath", "fcntl", "grp", "math", "pwd",
+    "pyexpat", "select", "unicodedata", "zlib",
+)
+"""Native (extension) modules anyone may load; the rest (readline, _sqlite3, _dbm, _ctypes, _curses,
+mmap, ...) read, write or reach memory in C, where no audit event sees it."""
+
+
 def runtime_policy(policy: Policy) -> dict | None:
     """What the launcher enforces for this policy; ``None`` when nothing is enforced.
 
@@ -52,13 +68,14 @@ def runtime_policy(policy: Policy) -> dict | None:
         policy: the static guard's policy (``Policy.enforce`` false: tests of the
             container alone, which then runs ``python3 main.py`` plainly).
     Returns:
-        ``{"modules": [...], "read": [...]}``: the modules the script's own files
-        may import, and the folders beyond the tree and the Python installation it
-        may read.
+        ``{"modules": [...], "read": [...], "extensions": [...]}``: the modules the
+        script's own files may import, the folders beyond the tree and the Python
+        installation it may read, and the native modules anyone may load.
     """
     if not getattr(policy, "enforce", True) or not hasattr(policy, "importable_modules"):
         return None  # (a policy of the deny-list guard, while the allow-list one lands)
-    return {"modules": sorted(policy.importable_modules()), "read": list(READ_ROOTS)}
+    return {"modules": sorted(policy.importable_modules()), "read": list(READ_ROOTS),
+            "extensions": list(EXTENSION_MODULES)}
 
 
 def launcher_command(python: str, launcher: str, policy: Mapping, tree: str, entry: str,
@@ -68,11 +85,29 @@ def launcher_command(python: str, launcher: str, policy: Mapping, tree: str, ent
     ``-I``: isolated (no PYTHON* variables, no user site, no script folder on the
     path); ``-B``: no bytecode written.
     """
-    command = [python, "-I", "-B", launcher, "--policy-json", json.dumps(dict(policy), separators=(",", ":")),
-               "--tree", tree]
+    command = [python, "-I", "-B", launcher, "--policy", encode_policy(policy), "--tree", tree]
     if stdout_file:
         command += ["--stdout-file", stdout_file]
     return command + [entry]
+
+
+def encode_policy(policy: Mapping) -> str:
+    """The policy as the launcher's one argument (``launcher.decode_policy`` reads it back).
+
+    Raises:
+        ValueError: an item holds a separator or a NUL (never so for module names and paths
+            of ours; a clear error rather than a policy read wrongly).
+    """
+    records = []
+    for key, value in policy.items():
+        if key == "kernel_filter":
+            records.append(f"kernel_filter={'1' if value else '0'}")
+            continue
+        items = [str(v) for v in value]
+        if any(ch in item for item in items for ch in "\x1e\x1f\x00=") or any(ch in key for ch in "\x1e\x1f=\x00"):
+            raise ValueError(f"run-time policy {key!r}: an item holds a separator")
+        records.append(key + "=" + "\x1f".join(items))
+    return "\x1e".join(records)
 
 
 @dataclass(frozen=True)
@@ -115,6 +150,16 @@ def parse_refusal(exit_code: int | None, stderr: str) -> RuntimeRefusal | None:
                     return RuntimeRefusal(event, file, int(number), what)
                 except ValueError:
                     return None
+    return None
+
+
+def parse_unavailable(exit_code: int | None, stderr: str) -> str | None:
+    """Why the launcher could not set itself up (the image, not the script), or ``None``."""
+    if exit_code != EXIT_UNAVAILABLE:
+        return None
+    for line in reversed(stderr.rstrip().splitlines()):
+        if line.startswith(UNAVAILABLE_MARKER + "\t"):
+            return line.split("\t", 1)[1]
     return None
 
 

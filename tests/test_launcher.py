@@ -8,7 +8,6 @@ same with the image's python3, through the runner, with MEMO's message.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.runtime import EXIT_REFUSED, LAUNCHER, launcher_command, parse_refusal
+from guard.runtime import EXIT_REFUSED, EXTENSION_MODULES, LAUNCHER, READ_ROOTS, launcher_command, parse_refusal
 
 MODULES = [
     "json", "csv", "sys", "io", "re", "collections", "dataclasses", "enum", "typing", "datetime",
@@ -25,7 +24,7 @@ MODULES = [
     "threading", "string", "operator", "functools", "itertools", "time", "signal", "gc",
 ]
 """What these tests let the script's files import (gc and signal: to attack the hook with)."""
-POLICY = {"modules": MODULES, "read": ["/usr/share/zoneinfo"]}
+POLICY = {"modules": MODULES, "read": list(READ_ROOTS), "extensions": list(EXTENSION_MODULES)}
 
 
 def launch(tmp_path: Path, main: str, files: dict[str, str] | None = None, *, bare: bool = False,
@@ -403,7 +402,10 @@ def test_parse_refusal_ignores_other_exits_and_malformed_lines():
 
 
 def test_the_policy_travels_as_one_argument(tmp_path):
-    command = launcher_command("python3", "/memo/launcher.py", POLICY, "/scripts", "main.py", "/memo-out/stdout")
+    from guard.launcher import decode_policy
+
+    policy = dict(POLICY, kernel_filter=False)
+    command = launcher_command("python3", "/memo/launcher.py", policy, "/scripts", "main.py", "/memo-out/stdout")
     assert command[:3] == ["python3", "-I", "-B"] and command[-1] == "main.py"
-    assert json.loads(command[command.index("--policy-json") + 1]) == POLICY
+    assert decode_policy(command[command.index("--policy") + 1]) == policy
     assert command[command.index("--stdout-file") + 1] == "/memo-out/stdout"
