@@ -5,9 +5,13 @@
 #   SMOKE_TASK_ID=<task id> SMOKE_EXPECT=<export file> MEMO_DATABASE_URL=... MEMO_EXPORTS_DIR=... \
 #   MEMO_WORK_DIR=... MEMO_SANDBOX=process bash deploy/smoke-deployment.sh
 #
-# With PREFECT_API_URL set, uses that server; otherwise starts its own (SQLite, PREFECT_HOME
-# in a temporary directory, a free port) and stops it at the end. The worker gets the MEMO_*
-# environment of this shell. Run by tests/flows/test_deployments.py (CI); exit 0 = passed.
+# With PREFECT_API_URL set, uses that server (and PREFECT_API_AUTH_STRING, e.g. after
+# `set -a; . /etc/memo-taskrunner/secrets.env; set +a`); otherwise starts its own (SQLite,
+# PREFECT_HOME in a temporary directory, a free port, basic auth with a random auth string,
+# as deploy/prefect-server.service requires one) and stops it at the end. Either way it checks
+# that the API refuses a request without credentials: fails for its own server, warns for
+# another. The worker gets the MEMO_* environment of this shell. Run by
+# tests/flows/test_deployments.py (CI); exit 0 = passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${SMOKE_TASK_ID:?set SMOKE_TASK_ID to the id of a task in MEMO_DATABASE_URL}"
@@ -36,6 +40,11 @@ if [ -z "${PREFECT_API_URL:-}" ]; then
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     export PREFECT_HOME="$tmp/prefect-home"
     export PREFECT_API_DATABASE_CONNECTION_URL="sqlite+aiosqlite:///$tmp/prefect.db"
+    if [ -z "${PREFECT_SERVER_API_AUTH_STRING:-}" ]; then
+        PREFECT_SERVER_API_AUTH_STRING="smoke:$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+    fi
+    export PREFECT_SERVER_API_AUTH_STRING PREFECT_API_AUTH_STRING="$PREFECT_SERVER_API_AUTH_STRING"
+    own_server=1
     echo "smoke: starting prefect server on port $port"
     "$PREFECT" server start --host 127.0.0.1 --port "$port" > "$tmp/server.log" 2>&1 &
     pids+=("$!")
@@ -47,6 +56,16 @@ if [ -z "${PREFECT_API_URL:-}" ]; then
     done
 fi
 echo "smoke: Prefect API $PREFECT_API_URL"
+# The control plane is closed: without credentials the API answers 401 (only /health is open).
+anonymous="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -d '{"include_secrets": true}' "$PREFECT_API_URL/block_documents/filter" || true)"
+if [ "$anonymous" != 401 ]; then
+    if [ -n "${own_server:-}" ]; then
+        echo "smoke: FAILED: the Prefect API answered $anonymous to a request without credentials"; exit 1
+    fi
+    echo "smoke: WARNING: the Prefect API at $PREFECT_API_URL answers without credentials ($anonymous):" \
+         "set PREFECT_SERVER_API_AUTH_STRING (memo-taskrunner setup-secrets, docs/prefect.md)"
+fi
 
 "$PREFECT" work-pool inspect "$POOL" > /dev/null 2>&1 || "$PREFECT" work-pool create "$POOL" --type process
 "$PREFECT" --no-prompt deploy --all

@@ -11,6 +11,10 @@
    serves ``memo-nightly`` (cron ``MEMO_SCHEDULE_CRON`` in ``MEMO_TIMEZONE``) and
    ``memo-task``. ``MEMO_PREFECT_SERVE=yes|no`` overrides that choice.
 
+Without an API URL, ``start`` first starts Prefect's temporary server itself, before any
+thread needs it, and the child uses that one too: one server, behind the auth string
+``memo.cli.prefect_environment`` gave this process (the child inherits it).
+
 ``stop()`` ends the child (two SIGTERMs, as Prefect's runner wants) and lets a
 catch-up still running finish its night.
 """
@@ -60,6 +64,25 @@ def catch_up_on_start(settings: Settings, *, background: bool = True) -> catchup
     return decision
 
 
+def _temporary_server_url() -> str | None:
+    """Without an API URL: start Prefect's temporary server now, in this thread; its URL.
+
+    Prefect starts it on first use, but not thread-safely: the catch-up thread and the first
+    HTTP request starting it at once made two servers, one of them orphaned. The served
+    deployments' child is pointed at it rather than starting a second server on the same
+    SQLite file. ``None`` when a real server is configured.
+    """
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        return None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    return server.api_url
+
+
 def _workers_serve_nightly() -> bool:
     """True when ``memo-nightly`` is deployed to a work pool (prefect.yaml + workers)."""
     if not os.environ.get("PREFECT_API_URL"):
@@ -93,6 +116,7 @@ class PrefectSide:
 
 
 def start(settings: Settings) -> PrefectSide:
+    temporary = _temporary_server_url()
     catch_up_on_start(settings)
     mode = settings.prefect_serve
     if mode == "auto":
@@ -101,10 +125,12 @@ def start(settings: Settings) -> PrefectSide:
             log.info("memo-nightly is deployed to a work pool: its workers run the flows")
     if mode != "yes":
         return PrefectSide(None)
-    if not os.environ.get("PREFECT_API_URL"):
+    env = None
+    if temporary:
         log.warning("PREFECT_API_URL is not set: the served deployments use a temporary Prefect "
                     "server inside this host's process (no UI to speak of); run `prefect server start`")
-    process = subprocess.Popen([sys.executable, "-m", "flows.service"], start_new_session=False)
+        env = {**os.environ, "PREFECT_API_URL": temporary}
+    process = subprocess.Popen([sys.executable, "-m", "flows.service"], env=env, start_new_session=False)
     log.info("serving memo-nightly and memo-task (pid %d)", process.pid)
     return PrefectSide(process)
 
