@@ -20,6 +20,12 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from memo.errors import ConfigError
+from memo.sandbox.egress import (
+    FORBIDDEN_ENV_PREFIXES,
+    format_allow_list,
+    forbidden_environment,
+    parse_allow_list,
+)
 
 
 def docker_size(value: str) -> str:
@@ -43,13 +49,23 @@ NonRootUser = Annotated[str, AfterValidator(non_root_user)]
 class ContainerSettings(BaseSettings):
     """How the docker sandbox shapes each script's container (``MEMO_CONTAINER_*``).
 
-    The defaults are MEMO's: scripts reach the OAPEN library database on the
-    host, so the network is ``host``; everything else is locked down.
+    The defaults are MEMO's, locked down: no network but loopback (``none``), on which
+    the endpoints of ``allow`` (the library database on the host) are relayed in.
     """
 
     model_config = SettingsConfigDict(env_prefix="MEMO_CONTAINER_", extra="ignore")
 
-    network: str = Field("host", description="`host`, `none`, `bridge` or a named network")
+    network: str = Field(
+        "none", description="`none`: scripts reach only MEMO_CONTAINER_ALLOW; `host`, `bridge` or a "
+        "named network: whatever that network reaches (the allow-list does not apply)"
+    )
+    allow: str = Field(
+        "127.0.0.1:3306", description="with network `none`: the only endpoints scripts reach, "
+        "comma-separated host:port (loopback addresses or host names; empty: none)"
+    )
+    max_connections: int = Field(
+        16, ge=1, le=1024, description="most connections a script has open at once through the allow-list"
+    )
     memory: DockerSize = Field("1g", description="memory limit (docker units: 512m, 2g)")
     cpus: float = Field(1.0, gt=0, description="CPU limit in cores")
     pids_limit: int = Field(256, gt=0, description="most processes/threads at once")
@@ -70,6 +86,21 @@ class ContainerSettings(BaseSettings):
         "or `file` (a bind-mounted file, ~5x faster for outputs of hundreds of MB)",
     )
 
+    @field_validator("allow")
+    @classmethod
+    def _allow_list(cls, v: str) -> str:
+        return format_allow_list(parse_allow_list(v))
+
+    @field_validator("environment")
+    @classmethod
+    def _no_runner_settings(cls, v: dict[str, str]) -> dict[str, str]:
+        refused = forbidden_environment(v)
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)}: variables named {', '.join(p + '*' for p in FORBIDDEN_ENV_PREFIXES)} "
+                "are the runner's own settings and secrets and never enter a container; name them otherwise"
+            )
+        return v
 
 
 class Settings(BaseSettings):
@@ -307,7 +338,12 @@ def describe_validation_error(exc: ValidationError, prefix: str = "MEMO_") -> st
             var = prefix + (loc[0].upper() if loc else "?")
         spring = {v: k for k, v in SPRING_KEYS.items()}.get(loc[0] if loc else "")
         where = f"{var}" + (f" (or {spring})" if spring else "")
-        problems.append(f"invalid setting {where}: {error['msg']} (got {error.get('input')!r})")
+        got = error.get("input")
+        if loc and loc[-1] == "environment" and isinstance(got, dict):
+            got = f"keys {sorted(got)}"  # the values may be secrets: never in an error message
+        else:
+            got = repr(got)
+        problems.append(f"invalid setting {where}: {error['msg']} (got {got})")
     return "; ".join(problems)
 
 

@@ -70,6 +70,9 @@ def test_container_settings_from_environment(monkeypatch):
         ("MEMO_CONCURRENCY", "0", "MEMO_CONCURRENCY"),
         ("MEMO_CONTAINER_USER", "root", "MEMO_CONTAINER_USER"),
         ("MEMO_CONTAINER_MEMORY", "lots", "MEMO_CONTAINER_MEMORY"),
+        ("MEMO_CONTAINER_ALLOW", "10.1.2.3:3306", "MEMO_CONTAINER_ALLOW"),
+        ("MEMO_CONTAINER_ALLOW", "db.example.org", "MEMO_CONTAINER_ALLOW"),
+        ("MEMO_CONTAINER_MAX_CONNECTIONS", "0", "MEMO_CONTAINER_MAX_CONNECTIONS"),
     ],
 )
 def test_wrong_value_names_the_setting(monkeypatch, var, value, named):
@@ -77,6 +80,36 @@ def test_wrong_value_names_the_setting(monkeypatch, var, value, named):
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert named in err.value.message and value in err.value.message
+
+
+def test_container_egress_defaults_and_allow_list(monkeypatch):
+    s = load_settings()
+    assert s.container.network == "none"  # scripts reach only the allow-list
+    assert s.container.allow == "127.0.0.1:3306" and s.container.max_connections == 16
+    monkeypatch.setenv("MEMO_CONTAINER_ALLOW", " 127.0.0.1:3306, DB.example.org:3306 ,[::1]:5432")
+    monkeypatch.setenv("MEMO_CONTAINER_MAX_CONNECTIONS", "4")
+    s = load_settings()
+    assert s.container.allow == "127.0.0.1:3306,db.example.org:3306,[::1]:5432"
+    assert s.container.max_connections == 4
+    monkeypatch.setenv("MEMO_CONTAINER_ALLOW", "")
+    assert load_settings().container.allow == ""  # no egress at all
+
+
+def test_a_non_loopback_address_is_refused_with_the_way_out(monkeypatch):
+    monkeypatch.setenv("MEMO_CONTAINER_ALLOW", "127.0.0.1:3306,192.168.1.20:3306")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "MEMO_CONTAINER_ALLOW" in err.value.message
+    assert "192.168.1.20" in err.value.message and "list the host by name" in err.value.message
+
+
+@pytest.mark.parametrize("key", ["MEMO_DATABASE_URL", "PREFECT_API_AUTH_STRING", "DOCKER_HOST", "memo_http_token"])
+def test_runner_variables_never_go_into_containers(monkeypatch, key):
+    monkeypatch.setenv("MEMO_CONTAINER_ENVIRONMENT", '{"LIBRARY_DB_HOST": "db", "%s": "s3cr3t-value"}' % key)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "MEMO_CONTAINER_ENVIRONMENT" in err.value.message and key in err.value.message
+    assert "s3cr3t-value" not in err.value.message  # an error message never shows a secret
 
 
 def test_unreadable_config_file(tmp_path):

@@ -35,7 +35,7 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import docker
 import docker.errors
@@ -43,8 +43,9 @@ import docker.types
 import requests.exceptions
 from docker.utils import kwargs_from_env
 
-from memo.errors import ExportWriteError, SandboxUnavailable
+from memo.errors import ConfigError, ExportWriteError, SandboxUnavailable
 from memo.sandbox.base import CHUNK, SandboxJob, SandboxResult, StderrTail, write_out
+from memo.sandbox.egress import FORWARDER, NET_DIR, EgressPlan, EgressRelay, forbidden_environment
 
 log = logging.getLogger("memo.sandbox.docker")
 
@@ -71,9 +72,16 @@ REDIRECT = (
     "fd = os.open('/memo-out/stdout', os.O_WRONLY | os.O_TRUNC)\n"
     "os.dup2(fd, 1)\n"
     "os.close(fd)\n"
-    "os.execvp('python3', ['python3', sys.argv[1]])\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n"
 )
-"""With ``output=file``: point fd 1 at the mounted file, then exec the script itself."""
+"""With ``output=file``: point fd 1 at the mounted file, then exec the command it wraps."""
+
+_NETWORK_REACH = {
+    "host": "every port listening on this host's loopback (the Prefect API, the runner's HTTP API, "
+            "every database) and every address the host can reach",
+    "bridge": "every address the engine's bridge routes to (the internet, the LAN, ports the host "
+              "publishes)",
+}
 
 _ENGINE_ERRORS = (requests.exceptions.RequestException, docker.errors.DockerException, OSError)
 
@@ -306,6 +314,36 @@ class DockerSandbox:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.pid_started = _proc_start_time(self.pid) or ""
+        self.egress = self._egress_plan()
+
+    def _egress_plan(self) -> EgressPlan | None:
+        """What scripts may reach, checked again here (a Prefect block's settings are copied
+        unvalidated); says loudly at every start when the allow-list does not apply.
+
+        Raises:
+            ConfigError: an allow-list that does not parse, or runner variables in
+                ``MEMO_CONTAINER_ENVIRONMENT``.
+        """
+        c = self.container
+        refused = forbidden_environment(c.environment)
+        if refused:
+            raise ConfigError(f"MEMO_CONTAINER_ENVIRONMENT: {', '.join(refused)} would carry the runner's "
+                              "settings or secrets into containers; name them otherwise")
+        try:
+            plan = EgressPlan.for_container(c)
+        except ValueError as exc:
+            raise ConfigError(f"invalid setting MEMO_CONTAINER_ALLOW: {exc}") from None
+        if c.network != "none":
+            log.warning(
+                "MEMO_CONTAINER_NETWORK=%s: scripts reach %s; MEMO_CONTAINER_ALLOW does not apply. "
+                "Set MEMO_CONTAINER_NETWORK=none (the default) to let them reach only %s.",
+                c.network, _NETWORK_REACH.get(c.network, f"whatever the network {c.network!r} routes to"),
+                c.allow or "nothing",
+            )
+        elif plan is not None:
+            log.info("scripts reach only %s (MEMO_CONTAINER_ALLOW), at most %d connections at once",
+                     plan.describe(), plan.max_connections)
+        return plan
 
     # --- the engine ------------------------------------------------------------------
 
@@ -374,6 +412,28 @@ class DockerSandbox:
             labels[key] = str(value)
         return labels
 
+    def command(self, job: SandboxJob) -> list[str]:
+        """The container's command: the script's own command inside the wrappers, in order.
+
+        Each wrapper takes a command and returns one that runs it (``output=file``: point
+        stdout at the mounted file; egress: the forwarder as PID 1, outermost).
+        """
+        command = self.script_command(job)
+        for wrap in self.wrappers():
+            command = wrap(command)
+        return command
+
+    def script_command(self, job: SandboxJob) -> list[str]:
+        return ["python3", job.entry]
+
+    def wrappers(self) -> list[Callable[[list[str]], list[str]]]:
+        wrappers: list[Callable[[list[str]], list[str]]] = []
+        if self.container.output == "file":
+            wrappers.append(lambda command: ["python3", "-c", REDIRECT, *command])
+        if self.egress is not None:
+            wrappers.append(self.egress.wrap)
+        return wrappers
+
     def environment(self) -> dict[str, str]:
         env = {
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -392,16 +452,20 @@ class DockerSandbox:
             raise ValueError(f"entry must be a path inside the tree: {entry!r}")
         tree = Path(job.tree).resolve()
         mounts = [docker.types.Mount(c.scripts_mount, str(tree), type="bind", read_only=True)]
-        command = ["python3", entry]
         if c.output == "file":
             # Only the one file is mounted writable: the script can create nothing else.
             mounts.append(
                 docker.types.Mount(f"{OUT_MOUNT}/stdout", str(tree / OUT_DIR / "stdout"), type="bind", read_only=False)
             )
-            command = ["python3", "-c", REDIRECT, entry]
+        extra_hosts = None
+        if self.egress is not None:
+            mounts += [docker.types.Mount(target, source, type="bind", read_only=True)
+                       for target, source in self.egress.mounts()]
+            extra_hosts = dict(self.egress.extra_hosts) or None
         host_config = api.create_host_config(
             mounts=mounts,
             network_mode=c.network,
+            extra_hosts=extra_hosts,
             mem_limit=c.memory,
             memswap_limit=c.memory,
             nano_cpus=int(c.cpus * 1e9),
@@ -414,7 +478,7 @@ class DockerSandbox:
         )
         return dict(
             image=self.image,
-            command=command,
+            command=self.command(job),
             name=job.name,
             user=c.user,
             working_dir=c.scripts_mount,
@@ -480,6 +544,30 @@ class DockerSandbox:
                 raise SandboxUnavailable(missing)
             self._image_checked = True
         _make_readable(Path(job.tree))
+        relay = self._open_egress(job)
+        try:
+            return self._run_container(api, job, stdout)
+        finally:
+            if relay is not None:
+                relay.close()  # after the container is gone: nothing can use it any more
+
+    def _open_egress(self, job: SandboxJob) -> EgressRelay | None:
+        """The run's relay of the allowed endpoints, accepting before the container starts."""
+        if self.egress is None:
+            return None
+        unreadable = self._forwarder_unreadable()
+        if unreadable:
+            raise SandboxUnavailable(unreadable)
+        try:
+            relay = EgressRelay.create(self.egress, Path(job.tree), job.name)
+        except OSError as exc:
+            raise SandboxUnavailable(
+                f"cannot make the egress sockets in {Path(job.tree) / NET_DIR}: {exc.strerror or exc}"
+            ) from None
+        relay.start()
+        return relay
+
+    def _run_container(self, api: docker.APIClient, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
         out_dir = self._prepare_out_dir(Path(job.tree)) if self.container.output == "file" else None
         tail = StderrTail(job.name, limit=self.settings.stderr_tail)
 
@@ -520,15 +608,7 @@ class DockerSandbox:
                 self._kill(api, cid)
                 raise self._unavailable("reading output", exc) from None
 
-            state = None if timed_out else self._exited_state(api, cid)
-            if state is not None:
-                exit_code = int(state.get("ExitCode", -1))
-            else:
-                exit_code = self._wait(api, cid, deadline, timed_out)
-                if exit_code is None:  # still running past the deadline (stream ended early)
-                    timed_out = True
-                    self._kill(api, cid)
-                    exit_code = self._wait(api, cid, time.monotonic() + KILL_WAIT, True)
+            exit_code, timed_out, state = self._exit_status(api, cid, deadline, timed_out)
             duration = time.monotonic() - started
             detail = self._detail(api, cid, exit_code, timed_out, job, state)
             if out_dir is not None:
@@ -551,6 +631,19 @@ class DockerSandbox:
             bytes_out=demux.written,
             detail=detail,
         )
+
+    def _exit_status(self, api: docker.APIClient, cid: str, deadline: float,
+                     timed_out: bool) -> tuple[int | None, bool, dict | None]:
+        """(exit code, timed out, State) once the stream has ended or the deadline passed."""
+        state = None if timed_out else self._exited_state(api, cid)
+        if state is not None:
+            return int(state.get("ExitCode", -1)), timed_out, state
+        exit_code = self._wait(api, cid, deadline, timed_out)
+        if exit_code is None:  # still running past the deadline (stream ended early)
+            timed_out = True
+            self._kill(api, cid)
+            exit_code = self._wait(api, cid, time.monotonic() + KILL_WAIT, True)
+        return exit_code, timed_out, state
 
     def _prepare_out_dir(self, tree: Path) -> Path:
         """``<tree>/.memo-out/stdout``, an empty file that only the container's user may write."""
@@ -641,6 +734,7 @@ class DockerSandbox:
             missing = exc.message
         if missing:
             found.append(missing)
+        found += self._egress_problems()
         network = self.container.network
         if network not in ("host", "none", "bridge", "default") and not network.startswith("container:"):
             try:
@@ -650,6 +744,35 @@ class DockerSandbox:
             except _ENGINE_ERRORS:
                 pass
         return found
+
+    def _egress_problems(self) -> list[str]:
+        """Allowed endpoints this host cannot resolve, and a forwarder the container cannot read."""
+        if self.egress is None:
+            return []
+        found = []
+        forwarder = self._forwarder_unreadable()
+        if forwarder:
+            found.append(forwarder)
+        for listener in self.egress.listeners:
+            endpoint = listener.endpoint
+            if endpoint.is_literal:
+                continue
+            try:
+                socket.getaddrinfo(endpoint.host, endpoint.port, 0, socket.SOCK_STREAM)
+            except OSError as exc:
+                found.append(f"MEMO_CONTAINER_ALLOW: {endpoint.host} does not resolve on this host "
+                             f"({exc.strerror or exc}); scripts connecting to {endpoint.label} will fail")
+        return found
+
+    def _forwarder_unreadable(self) -> str | None:
+        try:
+            readable = bool(FORWARDER.stat().st_mode & 0o004)
+        except OSError as exc:
+            return f"the egress forwarder {FORWARDER} is missing: {exc.strerror or exc}"
+        if not readable:
+            return (f"the egress forwarder {FORWARDER} is not readable by the container's user: "
+                    f"chmod o+r {FORWARDER}")
+        return None
 
     def _is_orphan(self, cid: str, labels: dict[str, str]) -> bool:
         p = self.prefix

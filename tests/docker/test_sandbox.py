@@ -222,20 +222,25 @@ def _db_port_open() -> bool:
         return False
 
 
-@pytest.mark.parametrize("network, expect", [("none", "refused"), ("host", "reached")])
-def test_network_none_cannot_reach_the_database_host_can(tmp_path, host_listener, network, expect):
-    ports = [host_listener] + ([3306] if _db_port_open() else [])
-    for port in ports:
-        result, out, _ = run(tmp_path, CONNECT, files={"port": str(port)}, network=network)
+@pytest.mark.parametrize("network, allow, listener, database", [
+    ("none", "", "refused", "refused"),  # no allow-list: nothing at all
+    ("none", "127.0.0.1:3306", "refused", "reached"),  # the default: the database only
+    ("host", "127.0.0.1:3306", "reached", "reached"),  # the opt-out: everything (allow ignored)
+], ids=["none-empty-allow", "none-default-allow", "host"])
+def test_network_none_reaches_only_the_allow_list_host_reaches_all(tmp_path, host_listener, network, allow,
+                                                                    listener, database):
+    ports = {host_listener: listener, **({3306: database} if _db_port_open() else {})}
+    for port, expect in ports.items():
+        result, out, _ = run(tmp_path, CONNECT, files={"port": str(port)}, network=network, allow=allow)
         assert result.ok, result.stderr_tail
         assert out.decode().split()[0] == expect, (port, out)
 
 
 def test_container_settings_are_applied_and_labels_name_the_task(tmp_path, api):
     settings = docker_settings(tmp_path, memory="96m", cpus=0.5, pids_limit=40, tmpfs_size="8m",
-                               environment={"MEMO_DB_HOST": "127.0.0.1"})
+                               environment={"LIBRARY_DB_HOST": "127.0.0.1"})
     sandbox = DockerSandbox(settings)
-    tree = make_tree(tmp_path, "import os, time\nprint(os.environ['MEMO_DB_HOST'])\ntime.sleep(3)\n")
+    tree = make_tree(tmp_path, "import os, time\nprint(os.environ['LIBRARY_DB_HOST'])\ntime.sleep(3)\n")
     job = SandboxJob(tree=tree, timeout=30, name=job_name(), labels={"task-id": "abc-123", "task": "abccorp:x_xml"})
     out = io.BytesIO()
     results = []

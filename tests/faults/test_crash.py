@@ -72,6 +72,9 @@ def test_sigkill_mid_write_keeps_previous_export_and_next_start_cleans_up(
     assert len(trees) == 1
     if sandbox == "docker":
         assert len(containers_of(task_id)) == 1
+        # The egress relay died with the runner: its sockets are left in the tree, only there.
+        leftover_sockets = sorted(p.name for p in (trees[0] / ".memo-net").iterdir())
+        assert leftover_sockets == ["0.sock"], leftover_sockets
     else:
         # The process sandbox's script loses its reader and dies at its next write.
         wait_for(lambda: not script_processes(settings.work_dir), 10, "the orphaned script to exit")
@@ -87,6 +90,7 @@ def test_sigkill_mid_write_keeps_previous_export_and_next_start_cleans_up(
             assert containers_of(task_id) == []
         assert partial_files(settings) == []
         assert not any(p.name.startswith("run-") for p in settings.work_dir.iterdir())
+        assert not trees[0].exists()  # with the egress sockets in it
         assert (client / "big.xml").read_bytes() == PREVIOUS
 
         # ... and the task runs again at once: the dead runner's task lock went with it.

@@ -116,7 +116,8 @@ def test_reads_and_writes_outside_its_tree_find_nothing_and_change_nothing(hosti
     found = report(settings)
     for path in host_paths:
         assert found["read " + path] == "absent", (path, found["read " + path])
-    assert found["read /scripts"] == "dir:main.py"  # its own tree, nothing else
+    # Its own tree, nothing else (.memo-net: the sockets of its allowed endpoints, docs/docker.md).
+    assert found["read /scripts"] == "dir:.memo-net,main.py"
     assert found["read /etc/shadow"] == "denied" and found["read /root"] == "denied"
     for path in refused:
         assert found["write " + path].startswith("refused:"), (path, found["write " + path])
@@ -154,14 +155,16 @@ print(json.dumps(seen))
 '''
 
 
-def test_the_runners_secrets_are_out_of_reach(hostile, limited_user, monkeypatch):
+@pytest.mark.parametrize("network", ["none", "host"])
+def test_the_runners_secrets_are_out_of_reach(hostile, limited_user, monkeypatch, network):
     """The runner's environment, its database password, the engine's socket: none in the box
-    (network ``host``, as production, so the script also sits on the runner's loopback)."""
+    (network ``none``, the default, with its egress forwarder as PID 1; and ``host``, the
+    opt-out, where the script also sits on the runner's loopback)."""
     url = limited_user("SELECT, INSERT")
     password = url.split(":")[2].split("@")[0]
     monkeypatch.setenv("MEMO_SECRET_TOKEN", "tok-4f1c0ffee")
     monkeypatch.setenv("MEMO_DATABASE_URL", url)
-    outcome, settings, _ = hostile(SNOOP, url=url, network="host",
+    outcome, settings, _ = hostile(SNOOP, url=url, network=network,
                                    environment={"LIBRARY_DB_HOST": "127.0.0.1"})
     assert outcome.success, outcome.message
     raw = (settings.exports_dir / "abccorp" / "evil.xml").read_text()
@@ -170,7 +173,11 @@ def test_the_runners_secrets_are_out_of_reach(hostile, limited_user, monkeypatch
     assert set(seen["env"]) <= {"PATH", "HOSTNAME", "HOME", "LANG", "TMPDIR", "PYTHONDONTWRITEBYTECODE",
                                 "PYTHONNOUSERSITE", "container", "LIBRARY_DB_HOST", "TERM"}, seen["env"]
     assert seen["env"]["LIBRARY_DB_HOST"] == "127.0.0.1"  # what the runner chose to pass, only that
-    assert not any(name.endswith((".sock", "docker.sock")) for name in seen["files"]), sorted(seen["files"])
+    # The only sockets: those of its allowed endpoints (network none), in its own tree.
+    sockets = [name for name in seen["files"] if name.endswith(".sock")]
+    assert all(name.startswith("/scripts/.memo-net/") for name in sockets), sorted(seen["files"])
+    assert len(sockets) == (1 if network == "none" else 0), sockets
+    assert "error" in seen["/proc/1/environ"] or network == "host"  # the forwarder is not dumpable
     assert not any(name.startswith("/run/secrets") for name in seen["files"])
 
 
