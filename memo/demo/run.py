@@ -29,7 +29,7 @@ from memo.demo.samples import (
     seed_demo,
 )
 from memo.errors import MemoError
-from memo.settings import Settings
+from memo.settings import ContainerSettings, Settings
 
 LOCAL_IMAGE = "localhost/memo-python:latest"
 PODMAN_ENV = Path(__file__).resolve().parents[2] / "var" / "podman" / "env"
@@ -171,6 +171,23 @@ def pick_sandbox(requested: str, image: str) -> tuple[str, str]:
     return "docker", f"Docker API at {host}, image {image}"
 
 
+def demo_container_settings(library: LibraryAccess) -> ContainerSettings:
+    """``MEMO_CONTAINER_*`` with the sample library's endpoint allowed, as an operator lists
+    the OAPEN library database: the default allow-list has 127.0.0.1:3306 only, and
+    ``MEMO_DEMO_LIBRARY_ADMIN_URL`` may name another host or port."""
+    container = ContainerSettings()
+    host = f"[{library.host}]" if ":" in library.host else library.host
+    endpoint = f"{host}:{library.port}".lower()
+    if container.network != "none" or endpoint in container.allow.split(","):
+        return container
+    try:
+        return ContainerSettings(allow=",".join(filter(None, [container.allow, endpoint])))
+    except ValueError as exc:  # e.g. an IP address that is not loopback: no route from the container
+        reason = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+        print(f"demo: WARNING the sample library cannot be allowed ({reason}); containers use network host")
+        return ContainerSettings(network="host")
+
+
 def build_demo_database(url: str, on: dt.date, library: LibraryAccess) -> list[str]:
     engine = sa.create_engine(url)
     try:
@@ -194,6 +211,7 @@ def run_demo(folder: str | os.PathLike, *, sandbox: str = "auto", on: dt.date | 
         sandbox=chosen,
         docker_image=image,
         task_timeout=120,
+        container=demo_container_settings(library),
     )
     on = on or settings.today()
     due = build_demo_database(settings.database_url, on, library)
