@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from memo.database import MemoDatabase
 from memo.sandbox import make_sandbox
+from memo.sandbox.egress import parse_allow_list
 from memo.settings import Settings
 
 
@@ -62,11 +63,28 @@ SETUP_HINT = "memo-taskrunner setup-secrets; deploy/*.service load /etc/memo-tas
 
 
 def prefect_api() -> tuple[str | None, str | None]:
-    """The Prefect API URL and auth string the flows would use (environment, profile, prefect.toml)."""
+    """The Prefect API URL and auth string the flows would use (environment, profile, prefect.toml).
+
+    Importing Prefect costs seconds on a busy host: skipped when nothing names an API URL.
+    """
+    if not os.environ.get("PREFECT_API_URL") and not _prefect_files_name_an_api():
+        return None, None
     from prefect.settings import get_current_settings
 
     api = get_current_settings().api
     return api.url, api.auth_string.get_secret_value() if api.auth_string else None
+
+
+def _prefect_files_name_an_api() -> bool:
+    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
+    for path, marker in ((profiles, "PREFECT_API_URL"), (Path("prefect.toml"), "url")):
+        try:
+            if marker in path.read_text(encoding="utf-8"):
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def prefect_api_findings(url: str | None, auth: str | None, timeout: float = 5) -> tuple[list[str], list[str]]:
@@ -125,21 +143,18 @@ def container_network_warnings(settings: Settings, prefect_url: str | None = Non
 
 
 def _allowed_control_plane(settings: Settings, prefect_url: str | None) -> list[tuple[str, str]]:
-    """Entries of the container allow-list (``host:port``, comma-separated) that lead to the
-    Prefect API or the HTTP API: the same port on the same host, or on loopback for both."""
+    """Endpoints of the container allow-list that lead to the Prefect API or the HTTP API:
+    the same port on the same host, or on loopback for both."""
     targets = [(settings.http_host, settings.http_port, "the runner's HTTP API")]
     if prefect_url and urlsplit(prefect_url).port:
         targets.append((urlsplit(prefect_url).hostname or "", urlsplit(prefect_url).port, "the Prefect API"))
-    allow = getattr(settings.container, "allow", "") or ""
     found = []
-    for entry in (e.strip() for e in allow.split(",") if e.strip()):
-        host, _, port = entry.rpartition(":")
-        host = host.strip("[]").lower()
+    for endpoint in parse_allow_list(settings.container.allow):
         for target_host, target_port, what in targets:
             listens_on_loopback = _is_loopback(target_host) or target_host in ("0.0.0.0", "::")
-            same_host = host == target_host.lower() or (_is_loopback(host) and listens_on_loopback)
-            if port == str(target_port) and same_host:
-                found.append((entry, what))
+            same_host = endpoint.host == target_host.lower() or (_is_loopback(endpoint.host) and listens_on_loopback)
+            if endpoint.port == target_port and same_host:
+                found.append((endpoint.label, what))
     return found
 
 
