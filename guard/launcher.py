@@ -1,6 +1,6 @@
 """The Code Guard at run time: runs a MEMO script under a PEP 578 audit hook and a kernel filter.
 
-    python3 -I -B launcher.py --policy POLICY --tree DIR [--stdout-file PATH] main.py
+    python3 -I -B launcher.py --policy POLICY --tree DIR [--nonce N] [--stdout-file PATH] main.py
 
 This file is bind-mounted read-only into the script's container (or run by the
 process sandbox) and executed by the *image's* ``python3``: it imports nothing
@@ -55,7 +55,7 @@ import sys
 EXIT_REFUSED = 77
 """Exit status of a refused run (sysexits.h's EX_NOPERM)."""
 MARKER = "memo-guard: refused"
-"""Start of the last stderr line of a refused run: MARKER \\t event \\t file \\t line \\t what."""
+"""Start of the last stderr line of a refused run: MARKER \\t nonce \\t event \\t file \\t line \\t what."""
 LIBRARY_MARKER = "memo-guard: refused in a library"
 """Start of a stderr line for an event a library raised and got an error for (same fields)."""
 EXIT_UNAVAILABLE = 78
@@ -105,7 +105,7 @@ _WRITE_FLAGS = (
 
 
 def _parse_args(argv):
-    opts = {"--policy": None, "--tree": None, "--stdout-file": None}
+    opts = {"--policy": None, "--tree": None, "--stdout-file": None, "--nonce": ""}
     rest = list(argv)
     while rest and rest[0] in opts:
         if len(rest) < 2:
@@ -229,9 +229,21 @@ def _install_kernel_filter():
         return "prctl(PR_SET_NO_NEW_PRIVS): %s" % os.strerror(ctypes.get_errno())
     if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
         return "prctl(PR_SET_SECCOMP): %s" % os.strerror(ctypes.get_errno())
-    for name in ("ctypes", "ctypes._endian", "_ctypes"):  # nothing of it left for the script
-        sys.modules.pop(name, None)
+    del code, fprog, libc, SockFprog
     return None
+
+
+def _forget_ctypes():
+    """Nothing of ctypes may outlive the filter: its objects give raw memory access unaudited.
+
+    Off ``sys.modules``, then a full collection, so that no launcher-made ctypes object is
+    left as garbage for ``gc.DEBUG_SAVEALL`` to hand out later.
+    """
+    import gc
+
+    for name in [n for n in sys.modules if n == "ctypes" or n.startswith("ctypes.") or n == "_ctypes"]:
+        del sys.modules[name]
+    gc.collect()
 
 
 def _neutralise_fork_exec():
@@ -254,17 +266,25 @@ def _neutralise_fork_exec():
 
 # --- the audit hook ---------------------------------------------------------------------------
 
-def _make_hook(tree, roots, modules, extensions, status):
+def _make_hook(tree, roots, modules, extensions, status, nonce):
     """The audit hook and its helpers: no free variables, every dependency a default.
 
     Args:
         tree: the script's folder; roots: the folders it may read (``"/x/"`` strings);
         modules: what its files may import; extensions: the native modules anyone may
-        load; status: a one-item list holding the run's exit status once known.
+        load; status: a one-item list holding the run's exit status once known; nonce: the
+        run's secret that proves a refusal line is the launcher's (a script could print one).
     """
     tree = tree.rstrip("/") + "/"
     modules = frozenset(modules)
     extensions = frozenset(extensions)
+
+    def frame_at(depth, _getframe=sys._getframe, _ValueError=ValueError):
+        """The frame ``depth`` levels above the caller, or None (the interpreter itself, at exit)."""
+        try:
+            return _getframe(depth + 1)
+        except _ValueError:
+            return None
 
     def script_code(name, _tree=tree):
         """Whether a code object's file name is the script's: its files, or code it made from a string."""
@@ -285,16 +305,19 @@ def _make_hook(tree, roots, modules, extensions, status):
             return None
         return full
 
-    def from_script(_getframe=sys._getframe, _script_code=script_code):
+    def from_script(_frame_at=frame_at, _script_code=script_code):
         """Whether the code that raised the event is the script's (0 here, 1 judge, 2 the hook, 3 it)."""
-        return _script_code(_getframe(3).f_code.co_filename)
+        frame = _frame_at(3)
+        return frame is not None and _script_code(frame.f_code.co_filename)
 
-    def cached_bytecode(data, _getframe=sys._getframe, _type=type, _str=str, _bytes=bytes,
+    def cached_bytecode(data, _frame_at=frame_at, _type=type, _str=str, _bytes=bytes,
                         _open=os.open, _read=os.read, _close=os.close, _rdonly=os.O_RDONLY,
                         _OSError=OSError, _outside=outside):
         """Whether ``data`` is what the import system read from the installation's .pyc file:
         code objects made of arbitrary bytes can do anything; those of its caches are its sources'."""
-        frame = _getframe(3)  # 0 here, 1 judge, 2 the hook, 3 the import system's _compile_bytecode
+        frame = _frame_at(3)  # 0 here, 1 judge, 2 the hook, 3 the import system's _compile_bytecode
+        if frame is None:
+            return False
         code = frame.f_code
         if code.co_name != "_compile_bytecode" or code.co_filename != "<frozen importlib._bootstrap_external>":
             return False
@@ -319,7 +342,7 @@ def _make_hook(tree, roots, modules, extensions, status):
         return b"".join(chunks)[16:] == data
 
     def import_problem(name, filename, _type=type, _str=str, _refused=ALWAYS_REFUSED_IMPORTS,
-                       _modules=modules, _extensions=extensions, _getframe=sys._getframe,
+                       _modules=modules, _extensions=extensions, _frame_at=frame_at,
                        _script_code=script_code, _outside=outside):
         """Why this import is refused, or None."""
         if _type(name) is not _str:
@@ -333,7 +356,7 @@ def _make_hook(tree, roots, modules, extensions, status):
             if where is not None:
                 return "import %s from %r outside the script's tree" % (name, where)
             return None
-        frame = _getframe(3)  # 0 here, 1 judge, 2 the hook, 3 what imports
+        frame = _frame_at(3)  # 0 here, 1 judge, 2 the hook, 3 what imports
         while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
             frame = frame.f_back
         if frame is None or not _script_code(frame.f_code.co_filename):
@@ -346,10 +369,10 @@ def _make_hook(tree, roots, modules, extensions, status):
                 return None
         return "import %s" % name
 
-    def refuse(event, what, _getframe=sys._getframe, _tree=tree, _write_fd=os.write, _exit=os._exit,
+    def refuse(event, what, _frame_at=frame_at, _tree=tree, _write_fd=os.write, _exit=os._exit,
                _exit_code=EXIT_REFUSED, _marker=MARKER, _library_marker=LIBRARY_MARKER, _len=len,
                _PermissionError=PermissionError, _ImportError=ImportError, _fatal=FATAL_EVENTS,
-               _script_code=script_code):
+               _script_code=script_code, _nonce=nonce):
         """Refuse the event: end the run if the script's code raised it, else fail the call.
 
         The script's own code gets no second chance: the process ends at once, which
@@ -358,10 +381,12 @@ def _make_hook(tree, roots, modules, extensions, status):
         """
         file, line, by_script = "", 0, True
         try:
-            frame = _getframe(2)
-            name = frame.f_code.co_filename
+            frame = _frame_at(2)  # 0 here, 1 the hook, 2 the code that raised the event
+            name = frame.f_code.co_filename if frame is not None else "<the interpreter>"
             by_script = _script_code(name) or event in _fatal or event.startswith("ctypes.")
-            if not name.startswith(_tree):
+            if frame is None:
+                what = "%s (by the interpreter itself)" % what
+            elif not name.startswith(_tree):
                 what = "%s (in %s:%d)" % (what, name, frame.f_lineno)
             depth = 0
             while frame is not None and depth < 200:
@@ -371,8 +396,8 @@ def _make_hook(tree, roots, modules, extensions, status):
                     break
                 frame = frame.f_back
                 depth += 1
-            text = "\n%s\t%s\t%s\t%d\t%s\n" % (
-                _marker if by_script else _library_marker, event, file, line, what[:400])
+            text = "\n%s\t%s\t%s\t%s\t%d\t%s\n" % (
+                _marker if by_script else _library_marker, _nonce, event, file, line, what[:400])
             _write_fd(2, text.replace("\r", " ").encode("utf-8", "replace"))
         finally:
             if by_script:
@@ -381,7 +406,7 @@ def _make_hook(tree, roots, modules, extensions, status):
             raise _ImportError("memo-guard refused: " + what)
         raise _PermissionError("memo-guard refused: " + what)
 
-    helpers = frozenset(id(f) for f in (_norm, script_code, outside, from_script, cached_bytecode,
+    helpers = frozenset(id(f) for f in (_norm, frame_at, script_code, outside, from_script, cached_bytecode,
                                         import_problem, refuse))
 
     def judge(event, args, _type=type, _int=int, _str=str, _bytes=bytes, _repr=repr, _id=id,
@@ -391,7 +416,8 @@ def _make_hook(tree, roots, modules, extensions, status):
         """What is refused about this event, or None (``what`` as the message shows it)."""
         if event == "open":
             path, mode, flags = args
-            writing = _type(flags) is _int and flags & _write
+            writing = (_type(flags) is _int and flags & _write) or (
+                _type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode))
             if _type(path) is _int:
                 if writing and path not in (1, 2):
                     return "open() for writing file descriptor %d" % path
@@ -404,7 +430,7 @@ def _make_hook(tree, roots, modules, extensions, status):
                 return "open() for writing %s" % _repr(path)
             where = _outside(path)
             return None if where is None else "open() for reading %s outside the script's tree" % _repr(where)
-        if event == "os.listdir" or event == "os.scandir":
+        if event == "os.listdir" or event == "os.scandir" or event == "os.walk" or event == "os.fwalk":
             path = args[0]
             if path is None or _type(path) is _int:
                 return None
@@ -528,6 +554,7 @@ def main(argv):
     _neutralise_fork_exec()
     if policy.get("kernel_filter", True):
         problem = _install_kernel_filter()
+        _forget_ctypes()
         if problem is not None:
             os.write(2, ("\n%s\tthe run-time guard's kernel filter cannot be installed here: %s\n"
                          % (UNAVAILABLE_MARKER, problem)).encode())
@@ -536,7 +563,10 @@ def main(argv):
     sys.dont_write_bytecode = True
     roots = _read_roots(tree, policy.get("read", ()))
     status = [None]
-    sys.addaudithook(_make_hook(tree, roots, policy.get("modules", ()), policy.get("extensions", ()), status))
+    if getattr(sys, "orig_argv", None):  # Python >= 3.10 keeps the command line: the nonce stays ours
+        sys.orig_argv[:] = [sys.orig_argv[0], entry]
+    sys.addaudithook(_make_hook(tree, roots, policy.get("modules", ()), policy.get("extensions", ()), status,
+                                opts["--nonce"]))
     _run_as_main(code, path, entry, status)
 
 

@@ -79,13 +79,17 @@ def runtime_policy(policy: Policy) -> dict | None:
 
 
 def launcher_command(python: str, launcher: str, policy: Mapping, tree: str, entry: str,
-                     stdout_file: str | None = None) -> list[str]:
+                     stdout_file: str | None = None, nonce: str = "") -> list[str]:
     """The command that runs ``entry`` of ``tree`` under the launcher.
 
     ``-I``: isolated (no PYTHON* variables, no user site, no script folder on the
-    path); ``-B``: no bytecode written.
+    path); ``-B``: no bytecode written. ``nonce``: the run's secret, which the
+    launcher's refusal lines carry (``parse_refusal`` checks it: a script could print
+    such a line, but not guess the nonce).
     """
     command = [python, "-I", "-B", launcher, "--policy", encode_policy(policy), "--tree", tree]
+    if nonce:
+        command += ["--nonce", nonce]
     if stdout_file:
         command += ["--stdout-file", stdout_file]
     return command + [entry]
@@ -123,7 +127,7 @@ class RuntimeRefusal:
         return f"{self.what} at {self.line}" if self.file else self.what
 
 
-def parse_refusal(exit_code: int | None, stderr: str) -> RuntimeRefusal | None:
+def parse_refusal(exit_code: int | None, stderr: str, nonce: str = "") -> RuntimeRefusal | None:
     """The launcher's refusal behind a run's exit status and stderr tail, or ``None``.
 
     Exit 77 with the launcher's line last: the script itself did something refused
@@ -131,8 +135,8 @@ def parse_refusal(exit_code: int | None, stderr: str) -> RuntimeRefusal | None:
     (``PermissionError: memo-guard refused: ...``): a library the script called was
     refused and the script died of it; its ``refused in a library`` line says what.
     A run that failed of something else, or handled the error (mysql.connector's
-    ``lsb_release`` probe at every connect), was not refused. A script
-    that printed such lines itself would only fail its own run.
+    ``lsb_release`` probe at every connect), was not refused. A line without the
+    run's ``nonce`` is not the launcher's: a script cannot forge a refusal.
     """
     lines = stderr.rstrip().splitlines()
     if exit_code == EXIT_REFUSED:
@@ -143,9 +147,9 @@ def parse_refusal(exit_code: int | None, stderr: str) -> RuntimeRefusal | None:
         return None
     for line in reversed(lines):
         if line.startswith(marker):
-            parts = line.split("\t", 4)
-            if len(parts) == 5:
-                _, event, file, number, what = parts
+            parts = line.split("\t", 5)
+            if len(parts) == 6 and parts[1] == nonce:
+                _, _, event, file, number, what = parts
                 try:
                     return RuntimeRefusal(event, file, int(number), what)
                 except ValueError:

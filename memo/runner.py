@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from memo.errors import (
     DatabaseUnavailable,
     GuardRefused,
     MemoError,
+    SandboxUnavailable,
     ScriptFailed,
     ScriptTimeout,
     TaskInvalid,
@@ -145,13 +147,14 @@ class Runner:
                 name=f"memo-{spec.task.id[:36]}-{tree.name[-8:]}",
                 labels={"task-id": spec.task.id, "task": spec.task.label, "dry-run": str(dry_run).lower()},
                 runtime_policy=self.runtime_policy,
+                guard_nonce=secrets.token_hex(8),
             )
             with ExportFile(self.settings.exports_dir, target) as export:
                 with self.script_slots:
                     if on_script_start is not None:
                         on_script_start()
                     result = self.sandbox.run(job, export.file)
-                _refuse_at_run_time(result, spec, deps)
+                _refuse_at_run_time(result, spec, deps, job.guard_nonce)
                 if result.timed_out:
                     raise ScriptTimeout(
                         f"Script timed out after {self.settings.task_timeout:g} s and was stopped"
@@ -244,11 +247,15 @@ def check_task_row(spec: TaskSpec) -> None:
         raise TaskInvalid(f"Script '{spec.script.name}' contains a NUL character")
 
 
-def _refuse_at_run_time(result, spec: TaskSpec, deps: Dependencies) -> None:
-    """Raise ``GuardRefused`` with MEMO's message when the launcher stopped the script."""
-    from guard.runtime import parse_refusal, runtime_refusal_message
+def _refuse_at_run_time(result, spec: TaskSpec, deps: Dependencies, nonce: str) -> None:
+    """Raise ``GuardRefused`` with MEMO's message when the launcher stopped the script, and
+    ``SandboxUnavailable`` when it could not set itself up in the image."""
+    from guard.runtime import parse_refusal, parse_unavailable, runtime_refusal_message
 
-    refusal = parse_refusal(result.exit_code, result.stderr_tail)
+    unavailable = parse_unavailable(result.exit_code, result.stderr_tail)
+    if unavailable is not None:
+        raise SandboxUnavailable(unavailable)
+    refusal = parse_refusal(result.exit_code, result.stderr_tail, nonce)
     if refusal is not None:
         name = source_name(refusal.file, spec, deps) or spec.script.name
         raise GuardRefused(runtime_refusal_message([(name, refusal)]))

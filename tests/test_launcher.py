@@ -24,6 +24,7 @@ MODULES = [
     "threading", "string", "operator", "functools", "itertools", "time", "signal", "gc",
 ]
 """What these tests let the script's files import (gc and signal: to attack the hook with)."""
+NONCE = "n0nce"
 POLICY = {"modules": MODULES, "read": list(READ_ROOTS), "extensions": list(EXTENSION_MODULES)}
 
 
@@ -37,7 +38,7 @@ def launch(tmp_path: Path, main: str, files: dict[str, str] | None = None, *, ba
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         (tree / rel).write_text(textwrap.dedent(text), encoding="utf-8")
     command = [sys.executable, "main.py"] if bare else launcher_command(
-        sys.executable, str(LAUNCHER), policy or POLICY, str(tree), "main.py")
+        sys.executable, str(LAUNCHER), policy or POLICY, str(tree), "main.py", nonce=NONCE)
     return subprocess.run(command, cwd=tree, capture_output=True, timeout=timeout,
                           env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(tree)})
 
@@ -46,7 +47,7 @@ def refused(proc: subprocess.CompletedProcess, *, by_library: bool = False):
     """The launcher's refusal, asserting the run was refused: ended at once (said so last), or,
     ``by_library``, failed of the error a library call got."""
     stderr = proc.stderr.decode("utf-8", "replace")
-    refusal = parse_refusal(proc.returncode, stderr)
+    refusal = parse_refusal(proc.returncode, stderr, NONCE)
     assert refusal is not None, (proc.returncode, stderr)
     if by_library:
         assert proc.returncode == 1 and "memo-guard refused: " in stderr, stderr
@@ -133,8 +134,8 @@ def test_a_library_that_handles_a_refusal_goes_on(tmp_path):
             print('handled', type(exc).__name__)
     """)
     assert proc.returncode == 0 and proc.stdout == b"handled PermissionError\n"
-    assert b"memo-guard: refused in a library\tsubprocess.Popen\tmain.py\t4\t" in proc.stderr
-    assert parse_refusal(0, proc.stderr.decode()) is None
+    assert b"memo-guard: refused in a library\tn0nce\tsubprocess.Popen\tmain.py\t4\t" in proc.stderr
+    assert parse_refusal(0, proc.stderr.decode(), NONCE) is None
 
 
 def test_catching_the_refusal_does_not_let_the_script_go_on(tmp_path):
@@ -390,15 +391,29 @@ def test_a_script_failing_of_something_else_is_not_blamed_on_a_library_refusal(t
         raise ValueError('a bug of its own')
     """)
     assert proc.returncode == 1 and b"refused in a library" in proc.stderr
-    assert parse_refusal(proc.returncode, proc.stderr.decode()) is None
+    assert parse_refusal(proc.returncode, proc.stderr.decode(), NONCE) is None
 
 
-def test_parse_refusal_ignores_other_exits_and_malformed_lines():
-    line = "memo-guard: refused\topen\tmain.py\t3\topen() for writing '/x'"
-    assert parse_refusal(1, line) is None
-    assert parse_refusal(EXIT_REFUSED, "memo-guard: refused\topen\tmain.py\tNaN\tx") is None
-    refusal = parse_refusal(EXIT_REFUSED, "noise\n" + line + "\n")
+def test_parse_refusal_ignores_other_exits_malformed_lines_and_forgeries():
+    line = "memo-guard: refused\tsecret\topen\tmain.py\t3\topen() for writing '/x'"
+    assert parse_refusal(1, line, "secret") is None
+    assert parse_refusal(EXIT_REFUSED, "memo-guard: refused\tsecret\topen\tmain.py\tNaN\tx", "secret") is None
+    assert parse_refusal(EXIT_REFUSED, line, "another") is None  # a script printed it
+    refusal = parse_refusal(EXIT_REFUSED, "noise\n" + line + "\n", "secret")
     assert refusal.summary() == "open() for writing '/x' at 3"
+
+
+def test_a_script_cannot_forge_a_refusal(tmp_path):
+    proc = launch(tmp_path, """
+        import sys
+        sys.stderr.write("memo-guard: refused\\t\\topen\\tmain.py\\t1\\tforged\\n")
+        sys.stderr.write("memo-guard: refused\\tn0nc3\\topen\\tmain.py\\t1\\tguessed\\n")
+        print(sys.orig_argv)
+        sys.exit(77)
+    """)
+    assert proc.returncode == EXIT_REFUSED and b"forged" in proc.stderr
+    assert parse_refusal(proc.returncode, proc.stderr.decode(), NONCE) is None
+    assert NONCE.encode() not in proc.stdout  # the command line it could read has no nonce
 
 
 def test_the_policy_travels_as_one_argument(tmp_path):

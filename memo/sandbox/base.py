@@ -37,6 +37,8 @@ class SandboxJob:
     """What the run-time guard (``guard/launcher.py``) enforces around the script
     (``guard.runtime.runtime_policy``); ``None`` runs ``python3 main.py`` bare, which only
     the tests of a sandbox alone do. The runner always passes its policy's."""
+    guard_nonce: str = ""
+    """The run's secret for the launcher's refusal lines (``guard.runtime.parse_refusal``)."""
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ class ProcessSandbox:
             return [self.python, job.entry]
         from guard.runtime import LAUNCHER, launcher_command
 
-        return launcher_command(self.python, str(LAUNCHER), job.runtime_policy, str(job.tree), job.entry)
+        return launcher_command(self.python, str(LAUNCHER), job.runtime_policy, str(job.tree), job.entry,
+                                nonce=job.guard_nonce)
 
     def run(self, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
         tail = StderrTail(job.name, limit=self.settings.stderr_tail * 2)
