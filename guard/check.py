@@ -234,6 +234,8 @@ def _check(source: str, name: str, policy: Policy | None) -> GuardReport:
     error, tree = _python_syntax_error(source, name)
     if error is not None:
         return GuardReport(name, (), error)
+    if not policy.enforce:  # tests of the container alone: nothing is refused
+        return GuardReport(name)
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -243,13 +245,18 @@ def _check(source: str, name: str, policy: Policy | None) -> GuardReport:
     except Exception as exc:  # noqa: BLE001 - e.g. a native parser limit
         return GuardReport(name, (), f"1:0: the guard's parser (libcst) cannot read this: {type(exc).__name__}: {exc}")
     visitor = GuardVisitor(policy)
+    cookie = visitor.rule_encoding_cookie(source)
     walk(module, visitor)
     pending = visitor.finish()
-    disagreement = _parser_disagreement(source, tree, visitor.identifiers)
-    if not pending and not disagreement:
+    extra = _parser_disagreement(source, tree, visitor.identifiers)
+    if cookie is not None:
+        line, col, label, reason = cookie
+        text = source.splitlines()[line - 1] if source.splitlines() else ""
+        extra += (Finding("encoding", line, col, _short(text), label, reason),)
+    if not pending and not extra:
         return GuardReport(name)
     findings = _findings(module, pending) if pending else ()
-    return GuardReport(name, tuple(sorted(findings + disagreement, key=lambda f: (f.line, f.column))))
+    return GuardReport(name, tuple(sorted(findings + extra, key=lambda f: (f.line, f.column))))
 
 
 def check_sources(scripts: Iterable[tuple[str, str]], policy: Policy | None = None) -> list[GuardReport]:

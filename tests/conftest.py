@@ -183,7 +183,7 @@ def memo(database_url):
 
 
 def unguarded_policy():
-    """A guard policy that refuses nothing.
+    """A guard policy that refuses nothing (``Policy.enforce`` false).
 
     For tests whose subject is the sandbox, not the guard: their scripts use
     ``os``/``subprocess`` on purpose, to show what the box holds if a script
@@ -191,10 +191,7 @@ def unguarded_policy():
     """
     from guard import Policy
 
-    return Policy(
-        forbidden_names={}, dynamic_attribute_functions={}, forbidden_modules={}, module_members={},
-        forbidden_attributes={}, module_attribute_names={}, forbidden_dunders={},
-    )
+    return Policy(enforce=False, description="unguarded: tests of the container alone")
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,7 @@ def test_illegal_instructions_exit_1_with_the_summary(files):
     assert r.returncode == 1
     first = r.stdout.splitlines()[0]
     assert first == f"Illegal instructions found: {{{files / 'evil.py'}=[import os at 2:0, open() at 3:0]}}"
-    assert "[forbidden-module]" in r.stdout and "[forbidden-name]" in r.stdout
+    assert "[import]" in r.stdout and "[builtin]" in r.stdout
 
 
 @pytest.mark.parametrize("name, needle", [("broken.py", "Syntax error in"), ("latin1.py", "not UTF-8"), ("missing.py", "cannot read")])
@@ -69,7 +69,7 @@ def test_json_output(files):
     assert clean["ok"] is True and clean["findings"] == [] and clean["syntax_error"] is None
     assert evil["ok"] is False
     assert evil["findings"][0] == {
-        "rule": "forbidden-module", "line": 2, "column": 0, "code": "import os", "label": "import os",
+        "rule": "import", "line": 2, "column": 0, "code": "import os", "label": "import os",
         "reason": evil["findings"][0]["reason"],
     }
     assert set(evil["findings"][1]) == {"rule", "line", "column", "code", "label", "reason"}
@@ -83,20 +83,25 @@ def test_json_exit_1_when_only_illegal(files, capsys):
 
 
 def test_policy_option_and_environment(files, tmp_path, monkeypatch, capsys):
+    """A policy file extends the allow-list: a module the image gained."""
     monkeypatch.delenv("MEMO_GUARD_POLICY", raising=False)
-    script = tmp_path / "net.py"
-    script.write_text("import urllib.request\nurllib.request.urlopen('file:///etc/passwd')\n")
+    script = tmp_path / "gained.py"
+    script.write_text("import requests\nrequests.get('https://example.org')\n")
     policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"module_members": {"urllib.request": ["urlopen"]}}))
-    assert main([str(script)]) == 0
-    assert main(["--policy", str(policy), str(script)]) == 1
-    monkeypatch.setenv("MEMO_GUARD_POLICY", str(policy))
+    policy.write_text(json.dumps({"modules": {"requests": {"reason": "in the image", "members": ["get"]}}}))
     assert main([str(script)]) == 1
+    assert main(["--policy", str(policy), str(script)]) == 0
+    monkeypatch.setenv("MEMO_GUARD_POLICY", str(policy))
+    assert main([str(script)]) == 0
     bad = tmp_path / "bad.json"
     bad.write_text('{"unknown": 1}')
     capsys.readouterr()
     assert main(["--policy", str(bad), str(script)]) == 2
     assert "unknown key" in capsys.readouterr().err
+    never = tmp_path / "never.json"
+    never.write_text('{"builtins": ["eval"]}')
+    assert main(["--policy", str(never), str(script)]) == 2
+    assert "can never be allowed" in capsys.readouterr().err
 
 
 def test_folders_are_searched_for_python_files(capsys):

@@ -1,24 +1,16 @@
-"""Unit tests: message format, positions, NFKC, policy files, syntax errors."""
+"""Unit tests: message format, positions, NFKC, near-misses, the walk, syntax errors."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import subprocess
 import sys
 
 import libcst as cst
 import pytest
 
-from guard import (
-    Finding,
-    GuardReport,
-    Policy,
-    check_source,
-    default_policy,
-    load_policy,
-    refusal_message,
-)
+from guard import Finding, GuardReport, Policy, check_source, default_policy, refusal_message
+from guard.policy import FORBIDDEN_BUILTINS, normalize
 from guard.visitor import GuardVisitor, walk
 from tests.guard.conftest import ACCEPTED, REFUSED, read
 
@@ -78,15 +70,15 @@ def test_bom_is_skipped_like_python_does():
 
 # ----------------------------------------------------------------- positions
 def test_positions_are_one_based_lines_zero_based_character_columns():
-    report = check_source("s = 'é€'; eval('1')\nif x:\n    import os\n")
+    report = check_source("s = 'é€'; eval('1')\nif s:\n    import os\n")
     assert [(f.line, f.column, f.label) for f in report.findings] == [(1, 10, "eval()"), (3, 4, "import os")]
 
 
 def test_finding_carries_rule_code_label_reason():
     (f,) = check_source("rows = []\ndata = open('/etc/passwd').read()\n").findings
     assert f == Finding(
-        rule="forbidden-name", line=2, column=7, code="open('/etc/passwd')", label="open()",
-        reason=default_policy().forbidden_names["open"],
+        rule="builtin", line=2, column=7, code="open('/etc/passwd')", label="open()",
+        reason=FORBIDDEN_BUILTINS["open"],
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         f.line = 3  # type: ignore[misc]
@@ -104,42 +96,53 @@ def test_report_is_frozen_and_ok_is_a_property():
         r.name = "m"  # type: ignore[misc]
 
 
-# ----------------------------------------------------------------- the rules
-@pytest.mark.parametrize(
-    "source",
-    [
-        "cursor.execute(q)\ncursor.executemany(q, rows)\n",
-        "photos.append(1)\n",
-        "def retrieval (x):\n    return x\nretrieval (1)\n",
-        "os_version = 1\nevaluation = 2\nsubprocess_count = 3\nopen_access = 4\n",
-        "title = 'Open Access'\nsql = \"SELECT * FROM t WHERE open = 1 AND exec('x')\"\n",
-        "x.is_open()\nx.open\nconn.open()\n",
-        "import urllib.request\nurllib.request.urlopen('https://x')\n",
-        "import re\nre.compile('x')\n",
-        "import sys\nsys.stdout.write('x')\nsys.argv[1:]\nsys.exit(0)\nsys.stderr.flush()\n",
-        "getattr(row, 'title', '')\nhasattr(row, '__class__')\nsetattr(row, 'seen', True)\n",
-        "row._asdict()\nself._cache = {}\n",
-        "class A(B):\n    def __init__(self):\n        super().__init__()\n    def __repr__(self):\n        return type(self).__name__\n",
-        "if __name__ == '__main__':\n    print(__file__, __doc__)\n",
-        "# exec( eval( open( os. subprocess.\n'''os.system(\"x\")'''\n",
-        "from sniplets import marc21\nmarc21._leader(1, 2)\nfrom sniplets.marc21 import _helper\n",
-        "from queries.abccorp import mytask_xml as mainquery\ncursor.execute(mainquery.query)\n",
-        "import io\nbuf = io.StringIO()\nio.TextIOWrapper(sys.stdout.buffer, encoding='utf-8')\n",
-        "import codecs\ncodecs.getwriter('utf-8')\n",
-        "import gzip\ngzip.compress(b'x')\n",
-        "import xml.etree.ElementTree as ET\nET.fromstring('<a/>')\nET.tostring(ET.Element('a'))\n",
-        "from typing import Literal\nKind = Literal['open', 'eval']\ndef f(x: Literal['exec']) -> 'Book':\n    pass\n",
-        "'{0.title} {1[open]}'.format(row, d)\nf'{row.title!r}'\n",
-        "from operator import attrgetter, itemgetter\nattrgetter('year', 'title.name')\n",
-        "ｔｉｔｌｅ = 1\n",
-        "compiled = 1\nevaluated = 2\nexecuted = 3\nopened = 4\n",
-        "import json\njson.dump(x, sys.stdout, default=str)\n",
-        "from tinyhtml import *\nprint(h('p')('x').render())\n",
-        "match row:\n    case {'open': True, **rest}:\n        pass\n    case [first, *others]:\n        pass\n",
-        "global_count = 0\ndef f():\n    global global_count\n    global_count += 1\n",
-        "try:\n    import ujson as json\nexcept ImportError:\n    json = None\n",
-    ],
-)
+# ----------------------------------------------------------------- near-misses
+NEAR_MISSES = {
+    "execute is not exec": "cursor = None\ncursor.execute(1)\ncursor.executemany(1, [])\n",
+    "attributes named like builtins": "x = conn = None\nx.is_open()\nx.open\nconn.open()\nx.eval\n",
+    "odd spacing": "def retrieval (x):\n    return x\nretrieval (1)\n",
+    "names containing forbidden words": "os_version = 1\nevaluation = 2\nsubprocess_count = 3\nopen_access = 4\n",
+    "words in strings": "title = 'Open Access'\nsql = \"SELECT * FROM t WHERE open = 1 AND exec('x')\"\n",
+    "urlopen": "import urllib.request\nurllib.request.urlopen('https://x')\n",
+    "re.compile": "import re\nre.compile('x')\n",
+    "sys, narrowly": "import sys\nsys.stdout.write('x')\nsys.argv[1:]\nsys.stderr.flush()\n"
+                    "sys.stdout.buffer.write(b'')\nprint(sys.version_info.major)\nsys.exit(0)\n",
+    "getattr/hasattr with literal public names": "row = object()\ngetattr(row, 'title', '')\nhasattr(row, 'isbn')\n",
+    "namedtuple's API": "from collections import namedtuple\nB = namedtuple('B', 'a')\nb = B(1)\n"
+                        "b._asdict()\nB._fields\nb._replace(a=2)\nB._make([1])\nB._field_defaults\n",
+    "super().__init__ and dunder definitions": "class A(dict):\n    def __init__(self):\n        super().__init__()\n"
+                                               "    def __repr__(self):\n        return type(self).__name__\n",
+    "a class's own private attributes": "class R:\n    def __init__(self):\n        self._rows = []\n"
+                                        "    def _leader(self):\n        return len(self._rows)\n",
+    "__name__ and __doc__": "if __name__ == '__main__':\n    print(__doc__, print.__name__)\n",
+    "comments and docstrings": "# exec( eval( open( os. subprocess.\n\"\"\"os.system('x') and __import__('os')\"\"\"\n",
+    "the task's own packages": "from sniplets import marc21\nmarc21.Record()\nfrom sniplets.marc21 import Record\n"
+                               "from queries.abccorp import mytask_xml as mainquery\nprint(mainquery.query)\n",
+    "in-memory streams": "import io\nimport sys\nbuf = io.StringIO()\nio.TextIOWrapper(sys.stdout.buffer, encoding='utf-8')\n",
+    "codecs and gzip in memory": "import codecs\nimport gzip\ncodecs.getwriter('utf-8')\ngzip.compress(b'x')\n",
+    "ElementTree in memory": "import io\nimport xml.etree.ElementTree as ET\nET.fromstring('<a/>')\n"
+                             "ET.tostring(ET.Element('a'))\nblob = b''\nET.iterparse(io.BytesIO(blob))\n",
+    "from xml.etree import ElementTree": "from xml.etree import ElementTree as ET\nET.fromstring('<a/>')\n",
+    "Literal values and forward references": "from typing import Literal\nKind = Literal['open', 'eval']\n"
+                                            "class Book: pass\ndef f(x: Literal['exec']) -> 'Book':\n    pass\n",
+    "literal format templates": "row = d = None\n'{0.title} {1[open]}'.format(row, d)\nprint(f'{row.title!r}')\n"
+                                "T = '{0:>10}'\nT.format(1)\nstr.format('{}', 1)\n",
+    "attrgetter/methodcaller with literal names": "from operator import attrgetter, itemgetter, methodcaller\n"
+                                                  "attrgetter('year', 'title')\nmethodcaller('upper')\nitemgetter(0)\n",
+    "NFKC identifiers that are not forbidden": "ｔｉｔｌｅ = 1\nprint(title)\n",
+    "json to stdout": "import json\nimport sys\njson.dump({}, sys.stdout, default=str)\n",
+    "star import of an allowed module": "from tinyhtml import *\nprint(h('p')('x').render())\n",
+    "match patterns": "row = {}\nmatch row:\n    case {'open': True, **rest}:\n        pass\n"
+                      "    case [first, *others]:\n        pass\n    case str(s) | int(s):\n        pass\n",
+    "global": "count = 0\ndef f():\n    global count\n    count += 1\n",
+    "the script's own _names": "_cache = {}\ndef _key(x):\n    return x\n_cache[_key(1)] = 2\n",
+    "class-body dunders": "class Book:\n    __slots__ = ('title',)\n    __match_args__ = ('title',)\n",
+    "__future__": "from __future__ import annotations\n",
+    "async syntax": "async def f(items):\n    async for x in items:\n        await x\n",
+}
+
+
+@pytest.mark.parametrize("source", NEAR_MISSES.values(), ids=NEAR_MISSES.keys())
 def test_near_misses_are_accepted(source):
     report = check_source(source)
     assert report.ok, [(f.summary(), f.rule) for f in report.findings]
@@ -162,7 +165,7 @@ def test_identifiers_are_compared_after_nfkc(source, expected):
 
 
 def test_aliases_are_followed_wherever_the_import_is():
-    # the use comes before the import in the text: aliases are whole-script
+    # the use comes before the import in the text: the function may run after it
     src = "def f():\n    return x.open('/etc/passwd')\n\nimport io as x\n"
     assert labels(src) == ["x.open() at 2:11"]
 
@@ -175,70 +178,51 @@ def test_every_finding_has_a_rule_with_a_reason():
 
 def test_visitor_rules_are_documented():
     rules = [name for name in vars(GuardVisitor) if name.startswith("rule_")]
-    assert len(rules) >= 10
+    assert len(rules) >= 15
     for name in rules:
         assert getattr(GuardVisitor, name).__doc__, name
 
 
+# ----------------------------------------------------------------- the walk
+class _Recorder(GuardVisitor):
+    """Records every Name node the walk reaches."""
+
+    def __init__(self, policy):
+        super().__init__(policy)
+        self.reached = set()
+
+    def visit_Name(self, node):
+        self.reached.add(id(node))
+        return super().visit_Name(node)
+
+
+class _AllNames(cst.CSTVisitor):
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def visit_Name(self, node):
+        self.names.append(node)
+
+
 @pytest.mark.parametrize("path", REFUSED + ACCEPTED, ids=lambda p: p.stem)
-def test_fast_walk_equals_libcst_traversal(path):
-    """The read-only walker sees exactly what libcst's own visit sees."""
+def test_the_walk_misses_no_name(path):
+    """Every Name libcst's own traversal finds is either walked as a read or
+    recorded by the node that owns it (an attribute, a parameter, an import):
+    the fast walk skips nothing of the tree unseen."""
     module = cst.parse_module(read(path))
-    fast, slow = GuardVisitor(default_policy()), GuardVisitor(default_policy())
-    walk(module, fast)
-    module.visit(slow)
-    a = [(p.rule, p.label) for p in fast.finish()]
-    b = [(p.rule, p.label) for p in slow.finish()]
-    assert a == b
+    every = _AllNames()
+    module.visit(every)
+    recorder = _Recorder(default_policy())
+    walk(module, recorder)
+    missing = [n.value for n in every.names
+               if id(n) not in recorder.reached and normalize(n.value) not in recorder.identifiers]
+    assert not missing
 
 
-# ----------------------------------------------------------------- the policy
-def test_policy_file_extends_the_default(tmp_path):
-    path = tmp_path / "policy.json"
-    path.write_text(json.dumps({
-        "description": "no network",
-        "forbidden_names": ["input"],
-        "forbidden_modules": {"socket": "no network"},
-        "module_members": {"urllib.request": ["urlopen"]},
-        "forbidden_attributes": ["raw_bytes"],
-    }))
-    policy = load_policy(path)
-    assert "open" in policy.forbidden_names and "input" in policy.forbidden_names
-    assert policy.forbidden_modules["socket"] == "no network"
-    assert "open" in policy.module_members["io"]
-    src = "import urllib.request\nurllib.request.urlopen('file:///etc/passwd')\n"
-    assert check_source(src).ok
-    (f,) = check_source(src, policy=policy).findings
-    assert f.rule == "module-member" and f.label == "urllib.request.urlopen()" and str(path) in f.reason
-    assert labels("import socket\n", policy) == ["import socket at 1:0"]
-    assert labels("x = input()\n", policy) == ["input() at 1:4"]
-    assert labels("y.raw_bytes\n", policy) == [".raw_bytes at 1:2"]
-    assert default_policy().forbidden_names.get("input") is None  # the default is untouched
-
-
-@pytest.mark.parametrize(
-    "content, message",
-    [
-        ("{not json", "not valid JSON"),
-        ("[1, 2]", "must be a JSON object"),
-        ('{"forbiden_names": ["x"]}', "unknown key"),
-        ('{"forbidden_names": "input"}', "expected a list"),
-        ('{"forbidden_names": [1]}', "non-empty string"),
-        ('{"forbidden_modules": ["not a module"]}', "not a valid dotted name"),
-        ('{"module_members": ["x"]}', "module_members must be an object"),
-        ('{"trusted_packages": ["os"]}', "cannot be changed"),
-    ],
-)
-def test_bad_policy_files_raise_value_error(tmp_path, content, message):
-    path = tmp_path / "p.json"
-    path.write_text(content)
-    with pytest.raises(ValueError, match=message):
-        load_policy(path)
-
-
-def test_missing_policy_file_raises_value_error(tmp_path):
-    with pytest.raises(ValueError, match="cannot read guard policy"):
-        load_policy(tmp_path / "nope.json")
+def test_the_walk_is_iterative_deep_nesting_does_not_exhaust_the_stack():
+    source = "x = " + "[" * 150 + "open" + "]" * 150 + "\n"
+    assert [f.rule for f in check_source(source).findings] == ["builtin"]
 
 
 # ----------------------------------------------------------------- standalone
@@ -281,6 +265,17 @@ def test_parsers_agree_on_the_corpus():
         visitor = GuardVisitor(default_policy())
         walk(cst.parse_module(text), visitor)
         assert set(check._ast_identifiers(ast.parse(text))) <= visitor.identifiers, path.name
+
+
+def test_an_unexpected_failure_inside_the_guard_refuses(monkeypatch):
+    import guard.check as check
+
+    def broken(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(check.GuardVisitor, "finish", broken)
+    (f,) = check_source("print(1)\n").findings
+    assert f.rule == "internal-error" and "boom" in f.reason
 
 
 def test_the_cyclic_gc_is_restored_after_a_check():
