@@ -75,6 +75,8 @@ REDIRECT = (
     "os.execvp(sys.argv[1], sys.argv[1:])\n"
 )
 """With ``output=file``: point fd 1 at the mounted file, then exec the command it wraps."""
+LAUNCHER_MOUNT = "/memo/launcher.py"
+"""Where the run-time guard's launcher (``guard/launcher.py``) is bind-mounted, read-only."""
 
 _NETWORK_REACH = {
     "host": "every port listening on this host's loopback (the Prefect API, the runner's HTTP API, "
@@ -419,16 +421,24 @@ class DockerSandbox:
         stdout at the mounted file; egress: the forwarder as PID 1, outermost).
         """
         command = self.script_command(job)
-        for wrap in self.wrappers():
+        for wrap in self.wrappers(job):
             command = wrap(command)
         return command
 
     def script_command(self, job: SandboxJob) -> list[str]:
-        return ["python3", job.entry]
+        """``python3 main.py``, under the run-time guard's launcher when the job has a policy
+        (the launcher then points stdout at the mounted file itself: one interpreter less)."""
+        if job.runtime_policy is None:
+            return ["python3", job.entry]
+        from guard.runtime import launcher_command
 
-    def wrappers(self) -> list[Callable[[list[str]], list[str]]]:
+        stdout_file = f"{OUT_MOUNT}/stdout" if self.container.output == "file" else None
+        return launcher_command("python3", LAUNCHER_MOUNT, job.runtime_policy, self.container.scripts_mount,
+                                job.entry, stdout_file=stdout_file, nonce=job.guard_nonce)
+
+    def wrappers(self, job: SandboxJob) -> list[Callable[[list[str]], list[str]]]:
         wrappers: list[Callable[[list[str]], list[str]]] = []
-        if self.container.output == "file":
+        if self.container.output == "file" and job.runtime_policy is None:
             wrappers.append(lambda command: ["python3", "-c", REDIRECT, *command])
         if self.egress is not None:
             wrappers.append(self.egress.wrap)
@@ -457,6 +467,10 @@ class DockerSandbox:
             mounts.append(
                 docker.types.Mount(f"{OUT_MOUNT}/stdout", str(tree / OUT_DIR / "stdout"), type="bind", read_only=False)
             )
+        if job.runtime_policy is not None:
+            from guard.runtime import LAUNCHER
+
+            mounts.append(docker.types.Mount(LAUNCHER_MOUNT, str(LAUNCHER), type="bind", read_only=True))
         extra_hosts = None
         if self.egress is not None:
             mounts += [docker.types.Mount(target, source, type="bind", read_only=True)
