@@ -50,8 +50,9 @@ class Runner:
     db: MemoDatabase | None = None
     sandbox: Sandbox | None = None
     policy: object | None = None
-    runtime_policy: dict | None = field(init=False, default=None, repr=False)
-    """What the launcher enforces in every run (``guard.runtime.runtime_policy(policy)``)."""
+    runtime_policy: dict | None = field(default=None, repr=False)
+    """What the launcher enforces in every run; by default ``guard.runtime.runtime_policy(policy)``
+    (tests of the run-time layer alone pass it with a static policy that refuses nothing)."""
     _library: LibraryLookup | None = field(default=None, repr=False)
     _sniplet_reports: dict = field(default_factory=dict, repr=False)
     script_slots: threading.BoundedSemaphore = field(init=False, repr=False)
@@ -70,9 +71,10 @@ class Runner:
 
             path = self.settings.guard_policy
             self.policy = load_policy(path) if path else default_policy()
-        from guard.runtime import runtime_policy
+        if self.runtime_policy is None:
+            from guard.runtime import runtime_policy
 
-        self.runtime_policy = runtime_policy(self.policy)
+            self.runtime_policy = runtime_policy(self.policy)
 
     def library(self) -> LibraryLookup:
         """Library lookups, cached for this runner's lifetime (a night, or one request)."""
