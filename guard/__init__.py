@@ -1,6 +1,11 @@
 """MEMO's Code Guard: refuses scripts that use exec, eval, open, os. or
 subprocess. — or any route to them — before anything runs.
 
+Default-deny, as RestrictedPython's transformer: a script may use only the
+modules, members and builtins on the allow-list (``guard.policy``); attribute
+names starting with ``_``, encodings other than UTF-8 and syntax the visitor
+does not handle are refused.
+
 Standalone on purpose: it imports libcst and the standard library only (no
 Prefect, no ``memo``), so ``import guard`` costs libcst's import time.
 

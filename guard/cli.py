@@ -42,15 +42,16 @@ POLICY_ENV = "MEMO_GUARD_POLICY"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="memo-taskrunner guard",
-        description="Check MEMO scripts for illegal instructions (exec, eval, open, os., subprocess. "
-        "and every route to them). Exit 0 clean, 1 illegal instructions, 2 unreadable or not Python.",
+        description="Check MEMO scripts against the Code Guard's allow-list (exec, eval, open, os., "
+        "subprocess. and every route to them are refused). Exit 0 clean, 1 illegal instructions, "
+        "2 unreadable or not Python.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="Python files, or folders to search for *.py")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.add_argument(
         "--policy",
         metavar="FILE",
-        help=f"JSON file extending the default policy (default: ${POLICY_ENV} if set)",
+        help=f"JSON file extending the default allow-list (default: ${POLICY_ENV} if set)",
     )
     return p
 

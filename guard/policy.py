@@ -317,7 +317,6 @@ _DEFAULT_MODULES: dict[str, ModuleRule] = {
     "collections.abc": _whole("abstract container classes"),
     "heapq": _whole(_PURE),
     "bisect": _whole(_PURE, also="bisect"),
-    "copy": _only("copies values", _names("copy deepcopy Error", _PURE)),
     "dataclasses": _only("class helpers; not make_dataclass (field names as data)",
                          _names("dataclass field Field fields asdict astuple replace is_dataclass "
                                 "FrozenInstanceError InitVar KW_ONLY MISSING", _PURE)),

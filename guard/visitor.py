@@ -92,16 +92,60 @@ class Binding(NamedTuple):
 class Scope:
     """A namespace as Python's compiler sees it."""
 
-    __slots__ = ("kind", "parent", "node", "bindings", "declared_global", "declared_nonlocal",
+    __slots__ = ("kind", "parent", "node", "block", "bindings", "declared_global", "declared_nonlocal",
                  "self_param", "class_scope")
 
     def __init__(self, kind: str, parent: "Scope | None", node: cst.CSTNode | None = None) -> None:
         self.kind, self.parent, self.node = kind, parent, node
+        self.block = 0  # the id of the body block of a module or class scope
         self.bindings: dict[str, list[Binding]] = {}
         self.declared_global: set[str] = set()
         self.declared_nonlocal: set[str] = set()
         self.self_param: str | None = None  # the first parameter of a method
         self.class_scope: Scope | None = None  # the class of that method
+
+
+class _BindingTable:
+    """The bindings of one name in one scope, indexed by block for ``_reaching``."""
+
+    def __init__(self, bindings: list[Binding]) -> None:
+        self.bindings = bindings
+        self.definite: dict[int, list[int]] = {}
+        entries: dict[int, list[tuple[int, int]]] = {}
+        for order, b in enumerate(bindings):
+            if b.definite:
+                self.definite.setdefault(b.block, []).append(b.index)
+            for block, index in b.path:
+                entries.setdefault(block, []).append((index, order))
+        for indices in self.definite.values():
+            indices.sort()
+        self.entries = {block: sorted(items) for block, items in entries.items()}
+
+    def select(self, cut: dict[int, int], upper: tuple[int, int] | None) -> list[Binding]:
+        """The bindings not killed by ``cut`` ({block: index of the last
+        certain binding before the read}) and not after ``upper``."""
+        blocks = set(cut) | ({upper[0]} if upper is not None else set())
+        if not blocks:
+            return self.bindings
+        if len(blocks) == 1:
+            (block,) = blocks
+            items = self.entries.get(block, ())
+            if len(items) == len(self.bindings):  # every binding is in that block: a slice
+                low = cut.get(block, -2)
+                high = upper[1] if upper is not None else None
+                first = bisect.bisect_left(items, (low, -1))
+                last = len(items) if high is None else bisect.bisect_right(items, (high, len(items)))
+                return [self.bindings[order] for _index, order in sorted(items[first:last], key=lambda t: t[1])]
+        return [b for b in self.bindings if not self._dropped(b, cut, upper)]
+
+    @staticmethod
+    def _dropped(b: Binding, cut: dict[int, int], upper: tuple[int, int] | None) -> bool:
+        for block, index in b.path:
+            if index < cut.get(block, -2):
+                return True
+            if upper is not None and block == upper[0] and index > upper[1]:
+                return True
+        return False
 
 
 class Use(NamedTuple):
@@ -135,13 +179,18 @@ class _Arguments:
     def __init__(self, call: cst.Call) -> None:
         self.positional = [a for a in call.args if a.keyword is None and not a.star]
         self.keywords: dict[str, cst.Arg] = {normalize(a.keyword.value): a for a in call.args if a.keyword is not None}
-        self.unpacked = any(a.star == "*" for a in call.args)
+        self.unpacked = any(a.star == "*" for a in call.args)  # positions the guard cannot see
+        self.hidden_keywords = False  # **mapping: keywords the guard cannot see
         for a in call.args:
             if a.star == "**" and type(a.value) is cst.Dict:  # **{"option_files": ...}
                 for element in a.value.elements:
                     key = _literal_str(getattr(element, "key", None))
                     if key is not None:
                         self.keywords[key] = a
+                    else:
+                        self.hidden_keywords = True
+            elif a.star == "**":
+                self.hidden_keywords = True
 
     def get(self, where: tuple[int | None, str] | None) -> cst.Arg | None:
         """The argument at ``(position, keyword)``, if given."""
@@ -260,8 +309,9 @@ class GuardVisitor:
         self._concatenated: set[int] = set()
         self._nonlocal_bindings: list[tuple[str, Scope, Binding]] = []
         self._eligible: dict[int, bool] = {}
-        self._reaching_cache: dict[tuple[int, tuple[tuple[int, int], ...]], list[Binding]] = {}
-        self._definite_table: dict[int, dict[int, list[int]]] = {}
+        self._reaching_cache: dict[tuple[Any, ...], list[Binding]] = {}
+        self._binding_tables: dict[tuple[int, str], _BindingTable] = {}
+        self._origins_cache: dict[int, list[tuple[str, str, tuple[str, ...]]]] = {}
         self._all_class_scopes: list[Scope] = []
         self._class_scopes: dict[int, Scope] = {}
 
@@ -299,6 +349,8 @@ class GuardVisitor:
         if name in scope.declared_global:
             scope = self.module_scope
             binding = binding._replace(definite=False)
+        if name == "__builtins__" and scope is self.module_scope:
+            self.rule_builtins_binding()
         elif name in scope.declared_nonlocal:
             self._nonlocal_bindings.append((name, scope, binding))
             return
@@ -342,38 +394,50 @@ class GuardVisitor:
                 return True
         return False
 
-    def _reaching(self, bindings: list[Binding], path: tuple[tuple[int, int], ...]) -> list[Binding]:
-        """The bindings a read at ``path`` may see: a binding certainly
-        followed, in a block the read is in, by another that certainly runs
-        before the read (``import datetime`` ... ``from datetime import
-        datetime`` ... ``datetime.now()``) is replaced by it."""
+    def _reaching(self, found: Scope, name: str, scope: Scope, path: tuple[tuple[int, int], ...]) -> list[Binding]:
+        """The bindings of ``name`` in ``found`` that a read in ``scope`` at
+        ``path`` may see.  A binding certainly followed, in a block the read
+        is in, by another that certainly runs before the read is replaced by
+        it (``import datetime`` ... ``from datetime import datetime`` ...
+        ``datetime.now()``); and a read the module (or class) body runs at
+        once cannot see what that body binds later."""
+        bindings = found.bindings[name]
         if len(bindings) < 2 or not path:
             return bindings
-        key = (id(bindings), path)
-        cached = self._reaching_cache.get(key)
-        if cached is not None:
-            return cached
-        table = self._definite_table.get(id(bindings))
-        if table is None:
-            table = {}
-            for b in bindings:
-                if b.definite:
-                    table.setdefault(b.block, []).append(b.index)
-            for indices in table.values():
-                indices.sort()
-            self._definite_table[id(bindings)] = table
+        table = self._binding_table(found, name)
         cut = {}
         for block, index in path:
-            indices = table.get(block)
+            indices = table.definite.get(block)
             if indices:
                 k = bisect.bisect_left(indices, index)
                 if k:
                     cut[block] = indices[k - 1]
-        kept = bindings
-        if cut:
-            kept = [b for b in bindings if not any(j < cut.get(block, -2) for block, j in b.path)]
-        self._reaching_cache[key] = kept
+        upper = None
+        if found.kind in ("module", "class") and self._immediate(scope, found):
+            upper = next(((block, index) for block, index in path if block == found.block), None)
+        key = (id(bindings), tuple(cut.items()), upper)
+        kept = self._reaching_cache.get(key)
+        if kept is None:
+            kept = self._reaching_cache[key] = table.select(cut, upper)
         return kept
+
+    def _binding_table(self, found: Scope, name: str) -> "_BindingTable":
+        key = (id(found), name)
+        table = self._binding_tables.get(key)
+        if table is None:
+            table = self._binding_tables[key] = _BindingTable(found.bindings[name])
+        return table
+
+    @staticmethod
+    def _immediate(scope: Scope, found: Scope) -> bool:
+        """Whether code in ``scope`` runs while ``found``'s body runs (a
+        comprehension or class body in it), not later (a function's body)."""
+        s: Scope | None = scope
+        while s is not found:
+            if s is None or s.kind not in ("comprehension", "class"):
+                return False
+            s = s.parent
+        return True
 
     def _enter(self, scope: Scope) -> None:
         self.scope = scope
@@ -410,6 +474,13 @@ class GuardVisitor:
         name = type(node).__name__
         self._add("unsupported-syntax", node, name, f"syntax the guard does not analyse ({name}); refused")
         return False
+
+    def rule_builtins_binding(self) -> None:
+        """A module-level binding of __builtins__ replaces the builtins of
+        every function the script defines after it: the names the guard
+        allows as builtins would then be whatever that namespace holds."""
+        at = self._statement or self.module_scope.node
+        self._add("builtin", at, "__builtins__ =", FORBIDDEN_BUILTINS["__builtins__"] + " (rebinding it)")
 
     def rule_import(self, at: cst.CSTNode, module: str, label: str) -> bool:
         """A script imports only modules on the allow-list (and the task's own
@@ -514,8 +585,8 @@ class GuardVisitor:
         ok = call is not None and bool(names) and not any(a.star or a.keyword for a in names)
         for arg in names if ok else ():
             value = _literal_str(arg.value)
-            if value is None or not value.isidentifier() or value.startswith("_"):
-                ok = False
+            if value is None or not value.isidentifier() or value.startswith("_") or value in _FORMAT_METHODS:
+                ok = False  # (methodcaller('format') would format a template the guard cannot read)
         if not ok:
             self._add("dynamic-attribute", at, label,
                       f"{path} reaches attributes named by strings; only literal public names are allowed", anchor=anchor)
@@ -530,8 +601,8 @@ class GuardVisitor:
         problem = next((f"{k}=" for k in sorted(rule.refused_keywords) if k in arguments.keywords), None)
         if problem is None and rule.max_positional is not None and len(arguments.positional) > rule.max_positional:
             problem = "positional arguments"
-        if problem is None and arguments.unpacked and (rule.streams or rule.template):
-            problem = "*arguments"
+        if problem is None and (arguments.unpacked or arguments.hidden_keywords) and (rule.streams or rule.template):
+            problem = "*arguments or **keywords"
         for where in rule.streams if problem is None else ():
             arg = arguments.get(where)
             if arg is not None and not self._is_stream(arg.value, use.scope, use.path):
@@ -711,7 +782,7 @@ class GuardVisitor:
             return []
         name = normalize(node.value)
         found = self._lookup(name, scope)
-        return self._reaching(found.bindings[name], path) if found is not None else []
+        return self._reaching(found, name, scope, path) if found is not None else []
 
     def _is_constant_str(self, node: cst.CSTNode | None, scope: Scope, path: tuple[tuple[int, int], ...]) -> bool:
         """A string literal, or a name every binding of which is one."""
@@ -760,7 +831,7 @@ class GuardVisitor:
                 root, *parts = dotted.split(".")
                 found = self._lookup(root, b.scope)
                 if found is not None:
-                    reaching = self._reaching(found.bindings[root], b.path)
+                    reaching = self._reaching(found, root, b.scope, b.path)
                     for kind, module, members in self._origins(reaching, depth + 1):
                         out.append((kind, module, members + tuple(parts)))
         return out
@@ -789,7 +860,7 @@ class GuardVisitor:
         if found is None:
             return {f"builtin:{root}"} if not parts else set()
         out = set()
-        for origin in self._origins(self._reaching(found.bindings[root], path)):
+        for origin in self._origins(self._reaching(found, root, scope, path)):
             kind, module, members = self._target(origin[0], origin[1], origin[2] + tuple(parts))
             out.add(f"{module}.{'.'.join(members)}" if kind == "member" else f"{kind}:{module}")
         return out
@@ -840,7 +911,10 @@ class GuardVisitor:
                 return
             origins = [("member", module, (use.name,))]
         else:
-            origins = list(dict.fromkeys(self._origins(self._reaching(found.bindings[use.name], use.path))))
+            reaching = self._reaching(found, use.name, use.scope, use.path)
+            origins = self._origins_cache.get(id(reaching))
+            if origins is None:
+                origins = self._origins_cache[id(reaching)] = list(dict.fromkeys(self._origins(reaching)))
         for origin in origins:
             self._check_origin(use, chain, call, origin)
 
@@ -868,6 +942,7 @@ class GuardVisitor:
 
     # -------------------------------------------------------------- the walk
     def visit_Module(self, node: cst.Module) -> list[Any]:
+        self.module_scope.block, self.module_scope.node = id(node), node
         return self._block(node, node.body)
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> list[Any]:
@@ -1146,6 +1221,7 @@ class GuardVisitor:
         outer = self.scope
         self._bind(name, "class", node, definite=node is self._statement)
         scope = Scope("class", outer, node)
+        scope.block = id(node.body)
         self._all_class_scopes.append(scope)
         return [*node.decorators, *node.bases, *node.keywords, Step(self._enter, scope), node.body,
                 Step(self._leave, outer)]

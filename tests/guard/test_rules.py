@@ -240,3 +240,29 @@ def test_in_memory_streams_may_be_parsed():
 )
 def test_attribute_by_string_functions_take_literal_public_names_only(source, expected):
     assert expected in rules(source)
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("import json as __builtins__\n", ("builtin", "__builtins__ =")),
+        ("def f():\n    global __builtins__\n    __builtins__ = {}\n", ("builtin", "__builtins__ =")),
+        ("import operator\nf = None\noperator.methodcaller('format', f)\n", ("dynamic-attribute", "operator.methodcaller()")),
+        ("import logging\ncfg = {}\nlogging.basicConfig(**cfg)\n",
+         ("argument", "logging.basicConfig(*arguments or **keywords)")),
+    ],
+)
+def test_machinery_the_guard_cannot_see_through_is_refused(source, expected):
+    """Rebinding __builtins__ changes what every later builtin name means;
+    methodcaller('format') formats a template from data; ``**cfg`` hides a
+    '{' style or a file name."""
+    assert expected in rules(source)
+
+
+def test_a_parameter_named_builtins_is_only_a_local():
+    assert accepted("def f(__builtins__):\n    return __builtins__\n")
+
+
+def test_hidden_keywords_are_accepted_where_only_keywords_are_refused():
+    """mysql_connect's connect(**settings): the run-time layer stops what option files would read."""
+    assert accepted("import mysql.connector\nsettings = {}\nmysql.connector.connect(**settings)\n")
