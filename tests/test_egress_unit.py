@@ -263,6 +263,24 @@ def test_close_frees_every_socket_thread_and_file(tmp_path, upstreams):
     assert len(os.listdir("/proc/self/fd")) <= before_fds
 
 
+def test_what_a_script_sent_before_its_run_ended_is_delivered(tmp_path, upstreams):
+    received = []
+
+    def sink(conn):
+        received.append(hashlib.sha256(recv_all(conn)).hexdigest())
+
+    relay = relay_for(tmp_path, upstreams(sink).port)
+    data = bytes(range(256)) * (32 * 1024)  # 8 MiB, far more than the sockets' buffers
+    client = connect(relay)
+    client.sendall(data)
+    client.close()  # the script ends: its container is removed, then the run closes the relay
+    relay.close()
+    deadline = time.monotonic() + 5
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert received == [hashlib.sha256(data).hexdigest()]
+
+
 def test_an_endpoint_that_refuses_closes_the_scripts_connection_and_is_logged(tmp_path, caplog):
     dead = socket.create_server(("127.0.0.1", 0))
     port = dead.getsockname()[1]
@@ -336,9 +354,15 @@ def test_100_mb_each_way_arrive_exact_with_flat_memory(tmp_path, upstreams):
     base = pattern(0)[8:]
     sent_up = hashlib.sha256()
     received_up = hashlib.sha256()
+    upload_received = threading.Event()
 
     def producer(conn):  # a database answering a big query, while the client uploads too
-        reader = threading.Thread(target=lambda: [received_up.update(d) for d in iter(lambda: conn.recv(65536), b"")])
+        def read():
+            while data := conn.recv(65536):
+                received_up.update(data)
+            upload_received.set()
+
+        reader = threading.Thread(target=read)
         reader.start()
         for i in range(blocks):
             conn.sendall(i.to_bytes(8, "big") + base)
@@ -372,6 +396,7 @@ def test_100_mb_each_way_arrive_exact_with_flat_memory(tmp_path, upstreams):
         relay.close()
     assert size == blocks * 65536
     assert got.hexdigest() == expected
+    assert upload_received.wait(10)  # the endpoint has read to the end of the upload
     assert received_up.hexdigest() == sent_up.hexdigest()
     assert relay.bytes_to_script == relay.bytes_from_script == blocks * 65536
     assert rss.growth_mb < 20, f"the relay's memory grew by {rss.growth_mb:.1f} MB for 200 MB relayed"

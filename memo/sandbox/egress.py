@@ -29,6 +29,7 @@ import selectors
 import shutil
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,11 @@ BUFFER = 128 * 1024
 BACKLOG = 64
 CONNECT_TIMEOUT = 10.0
 """Seconds the runner's end waits for an allowed endpoint to accept."""
+DRAIN_WAIT = 1.0
+"""Seconds ``close`` lets open connections finish by themselves: the container is gone, so
+each ends as soon as what the script sent before it ended is delivered."""
 CLOSE_WAIT = 2.0
-"""Seconds ``close`` waits for the relay's threads once their sockets are shut."""
+"""Seconds ``close`` then waits for the relay's threads once their sockets are shut."""
 FORBIDDEN_ENV_PREFIXES = ("MEMO_", "PREFECT_", "DOCKER_")
 """Environment a container never gets: the runner's own settings and secrets."""
 _HOST_NAME = re.compile(r"(?=.{1,253}\Z)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\Z")
@@ -309,7 +313,8 @@ class EgressRelay:
             return len(self._links)
 
     def close(self) -> None:
-        """Stop accepting, cut every connection, remove the sockets. Safe to call twice."""
+        """Stop accepting, let connections deliver what is in flight (``DRAIN_WAIT``), cut
+        the rest, remove the sockets. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
@@ -321,6 +326,9 @@ class EgressRelay:
             self._thread.join(CLOSE_WAIT)
         with self._lock:
             links = list(self._links)
+        drained = time.monotonic() + DRAIN_WAIT
+        for link in links:
+            link.join(max(drained - time.monotonic(), 0))
         for link in links:
             link.abort()
         for link in links:

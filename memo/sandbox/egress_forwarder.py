@@ -34,7 +34,7 @@ import _signal
 import _socket as net
 
 PREFIX = "memo-egress: "
-BUFFER = 64 * 1024
+BUFFER = 256 * 1024
 """Bytes a direction of a connection holds at most: memory is flat whatever the volume."""
 BACKLOG = 64
 UNIX_CONNECT_TIMEOUT = 5.0
