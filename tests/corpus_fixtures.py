@@ -12,16 +12,22 @@ Organised as:
   the corpus promises (non-Latin and 4-byte unicode, quotes and markup in titles,
   decimals, NULLs, stored XML with a broken record, DST-edge timestamps); created by
   ``create_library`` under a random name with a read-only account of its own;
-- the sniplets (``test_mysql_connect``: the corpus sniplet's API, pointed at that
-  database; ``marc21``: the corpus's own file);
+- the sniplets (``TEST_MYSQL_CONNECT``: the corpus sniplet's API, pointed at that
+  database, keeping the connections it opens; ``marc21``: the corpus's own file);
 - ``FIXTURES``: ONE entry per corpus file, by file name: the task's export name (its own
-  query is ``abccorp:<file_name with . → _>``, what the script imports as ``mainquery``),
-  that query's SQL, the library queries and sniplets the tree gets, what the export must
-  show, and the parts of the output that depend on the clock or on chance (``Volatile``);
-- ``build_tree``: the script tree laid out by the runner's own code (``resolve_dependencies``
-  and ``plan_tree``, which renders queries with ``render_query_module``);
+  query is ``abccorp:<file_name with the first . → _>``, what the script imports as
+  ``mainquery``), that query's SQL, the library queries and sniplets the tree gets, what
+  the export must show, and the parts of the output that depend on the clock or on chance
+  (``Volatile``). The three corpus *sniplets* (mysql_connect_sniplet.py, marc21_sniplet.py,
+  typed_sniplet_helpers.py) print nothing as main.py: their entries put the corpus file in
+  ``sniplets/`` and give a MAIN script (``main``) that uses it;
+- ``plan_files``/``write_tree``: the script tree laid out by the runner's own code
+  (``resolve_dependencies``, and ``plan_tree``, which renders queries with
+  ``render_query_module``); ``library_needs``: the library rows a task needs;
 - ``FakeCrossref``: a proxy on loopback for the one script that calls a public API
-  (``pagination_api.py``): no request leaves this host.
+  (``pagination_api.py``): no request leaves this host;
+- ``run_job``, ``strip_library_refusals``, ``mask``: one run as the process sandbox makes
+  it, and what the comparison of two runs leaves out.
 """
 
 from __future__ import annotations
