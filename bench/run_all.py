@@ -44,6 +44,7 @@ SECTIONS = {
     "output": "bench.output_size",
     "scale": "bench.scale",
     "startup": "bench.startup",
+    "egress": "bench.bench_egress",
 }
 NEEDS_PREFECT = {"overhead", "parallel"}
 
