@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from memo.runner import Runner
+from tests.conftest import unguarded_policy
 from tests.docker.conftest import docker_settings
 from tests.samples import library_task_export, seed_library_task
 
@@ -82,8 +83,20 @@ def test_script_reads_the_database_on_the_host_with_mysql_connector(memo, tmp_pa
         export = runner.settings.exports_dir / "abccorp" / "names.txt"
         assert export.read_text() == "abccorp:names_txt\nmysql_connect\n"
 
-        # The same task with network none cannot reach it, and fails cleanly.
-        runner.settings.container.network = "none"
+    finally:
+        runner.db.dispose()
+    # The default, network none: the sniplet reaches it unchanged through the allow-list.
+    export.unlink()
+    runner = Runner(docker_settings(tmp_path, database_url=database_url))
+    try:
+        outcome = runner.run_task(task_id)
+        assert outcome.success, outcome.message
+        assert export.read_text() == "abccorp:names_txt\nmysql_connect\n"
+    finally:
+        runner.db.dispose()
+    # Network none with an empty allow-list cannot reach it, and fails cleanly.
+    runner = Runner(docker_settings(tmp_path, database_url=database_url, allow=""))
+    try:
         outcome = runner.run_task(task_id)
         assert not outcome.success
         assert "Can't connect" in outcome.message or "2003" in outcome.message
@@ -108,7 +121,9 @@ FAILURES = {
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("case", sorted(FAILURES))
 def test_failing_scripts_keep_the_previous_export_and_leave_no_container(memo, tmp_path, database_url, api, case):
-    runner = Runner(docker_settings(tmp_path, database_url=database_url, timeout=4, memory="64m", pids_limit=32))
+    # The subject is the container's limits, not the guard (which refuses threading itself).
+    runner = Runner(docker_settings(tmp_path, database_url=database_url, timeout=4, memory="64m", pids_limit=32),
+                    policy=unguarded_policy())
     try:
         task_id = memo.task("abccorp", "mytask.xml", "print('v1')")
         assert runner.run_task(task_id).success
