@@ -12,6 +12,7 @@ import libcst as cst
 from libcst._nodes.internal import CodegenState
 
 from .policy import Policy, default_policy
+from .pyast import parse_ast
 from .report import Finding, GuardReport
 from .visitor import GuardVisitor, Pending, walk
 
@@ -36,7 +37,7 @@ def _python_syntax_error(source: str, name: str) -> tuple[str | None, ast.AST | 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes etc. are not our business
-            tree = compile(source, name, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+            tree = parse_ast(source, name)
     except SyntaxError as exc:
         line = exc.lineno or 1
         col = max((exc.offset or 1) - 1, 0)

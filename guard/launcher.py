@@ -512,13 +512,26 @@ def _run_as_main(code, path, entry, status):
 
 
 def _flush_std_streams(status):
-    """Flush stdout and stderr now, as the interpreter would at exit (status 120 if that fails)."""
+    """Flush stdout and stderr now, as the interpreter would at exit: a stream the script closed
+    is skipped (Py_FinalizeEx's flush_std_files does so); a failing flush makes the status 120."""
     for stream in (sys.stdout, sys.stderr):
         try:
-            if stream is not None:
+            if stream is not None and not getattr(stream, "closed", False):
                 stream.flush()
         except Exception:  # noqa: BLE001 - as Py_FinalizeEx: the run failed to write its output
             status[0] = 120
+
+
+def _honour_pythonioencoding():
+    """``-I`` ignores PYTHON* variables; PYTHONIOENCODING is the one a script's output depends on
+    (the process sandbox sets it), so apply it as python3 would: ``encoding[:errors]``."""
+    value = os.environ.get("PYTHONIOENCODING", "")
+    if not value:
+        return
+    encoding, _, errors = value.partition(":")
+    for stream, default_errors in ((sys.stdin, None), (sys.stdout, None), (sys.stderr, "backslashreplace")):
+        if stream is not None and hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding=encoding or None, errors=errors or default_errors)
 
 
 def decode_policy(text):
@@ -537,6 +550,7 @@ def decode_policy(text):
 def main(argv):
     opts, entry = _parse_args(argv)
     policy = decode_policy(opts["--policy"])
+    _honour_pythonioencoding()
     if opts["--stdout-file"]:
         fd = os.open(opts["--stdout-file"], os.O_WRONLY | os.O_TRUNC)
         os.dup2(fd, 1)

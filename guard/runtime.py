@@ -72,8 +72,8 @@ def runtime_policy(policy: Policy) -> dict | None:
         script's own files may import, the folders beyond the tree and the Python
         installation it may read, and the native modules anyone may load.
     """
-    if not getattr(policy, "enforce", True) or not hasattr(policy, "importable_modules"):
-        return None  # (a policy of the deny-list guard, while the allow-list one lands)
+    if not policy.enforce:
+        return None
     return {"modules": sorted(policy.importable_modules()), "read": list(READ_ROOTS),
             "extensions": list(EXTENSION_MODULES)}
 

@@ -20,6 +20,7 @@ import functools
 from dataclasses import dataclass
 from typing import Protocol
 
+from guard.pyast import parse_ast
 from memo.errors import DependencyError, TaskInvalid
 from memo.models import Dependencies, Query, Script, TaskSpec
 
@@ -133,7 +134,7 @@ def _library_imports(source: str, in_sniplet: bool) -> tuple[LibraryImport, ...]
     if size > MAX_SCRIPT_BYTES:
         raise TaskInvalid(f"script of {size / 2**20:.1f} MiB is larger than the {MAX_SCRIPT_BYTES // 1024} KiB limit")
     try:
-        module = ast.parse(source)
+        module = parse_ast(source)
     except SyntaxError as exc:
         raise TaskInvalid(f"syntax error at {exc.lineno}:{exc.offset}: {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting

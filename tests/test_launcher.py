@@ -29,7 +29,7 @@ POLICY = {"modules": MODULES, "read": list(READ_ROOTS), "extensions": list(EXTEN
 
 
 def launch(tmp_path: Path, main: str, files: dict[str, str] | None = None, *, bare: bool = False,
-           policy: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+           policy: dict | None = None, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``main`` (and ``files``) as a script tree, under the launcher unless ``bare``."""
     tree = tmp_path / "tree"
     tree.mkdir(exist_ok=True)
@@ -40,7 +40,7 @@ def launch(tmp_path: Path, main: str, files: dict[str, str] | None = None, *, ba
     command = [sys.executable, "main.py"] if bare else launcher_command(
         sys.executable, str(LAUNCHER), policy or POLICY, str(tree), "main.py", nonce=NONCE)
     return subprocess.run(command, cwd=tree, capture_output=True, timeout=timeout,
-                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(tree)})
+                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(tree), **(env or {})})
 
 
 def refused(proc: subprocess.CompletedProcess, *, by_library: bool = False):
@@ -424,3 +424,21 @@ def test_the_policy_travels_as_one_argument(tmp_path):
     assert command[:3] == ["python3", "-I", "-B"] and command[-1] == "main.py"
     assert decode_policy(command[command.index("--policy") + 1]) == policy
     assert command[command.index("--stdout-file") + 1] == "/memo-out/stdout"
+
+
+def test_a_stdout_the_script_closed_is_not_a_failure_and_pythonioencoding_holds(tmp_path):
+    """Corpus findings: encoding_safe_output.py's own TextIOWrapper closes sys.stdout's buffer
+    (bare: exit 0); and -I must not change the output's error handler from PYTHONIOENCODING's."""
+    main = """
+        import io, sys
+        def emit():
+            out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8")
+            out.write("x\\n")
+            out.flush()
+        emit()
+    """
+    assert launch(tmp_path, main).returncode == launch(tmp_path, main, bare=True).returncode == 0
+    main = "print(b'caf\\\\xe9'.decode('utf-8', 'surrogateescape'))\n"
+    for environment in ({"PYTHONIOENCODING": "utf-8"}, {}):
+        launched, bare = launch(tmp_path, main, env=environment), launch(tmp_path, main, bare=True, env=environment)
+        assert (launched.returncode, launched.stdout) == (bare.returncode, bare.stdout), environment
