@@ -78,6 +78,29 @@ def test_the_plan_keeps_literals_and_gives_each_name_its_own_loopback_address():
     assert plan.mounts() == [("/memo/egress_forwarder.py", str(FORWARDER))]
 
 
+def test_a_scripts_mount_too_long_for_the_sockets_is_refused():
+    with pytest.raises(ValueError, match="too long for the egress sockets"):
+        EgressPlan.build(parse_allow_list("127.0.0.1:3306"), max_connections=1, scripts_mount="/" + "s" * 100)
+
+
+@pytest.mark.parametrize("update, says", [
+    ({"allow": "10.0.0.1:3306"}, "invalid setting MEMO_CONTAINER_ALLOW: '10.0.0.1:3306'"),
+    ({"environment": {"PREFECT_API_AUTH_STRING": "admin:pw-4411"}}, "MEMO_CONTAINER_ENVIRONMENT: PREFECT_API_AUTH_STRING"),
+    ({"scripts_mount": "/" + "s" * 100}, "invalid setting MEMO_CONTAINER_SCRIPTS_MOUNT"),
+])
+def test_the_sandbox_checks_settings_that_were_copied_unvalidated(update, says):
+    """A Prefect block's values are copied over the settings without validation: the
+    sandbox refuses them itself, before any container."""
+    from memo.errors import ConfigError
+    from memo.sandbox.docker import DockerSandbox
+    from memo.settings import Settings
+
+    settings = Settings(container=ContainerSettings().model_copy(update=update))
+    with pytest.raises(ConfigError) as err:
+        DockerSandbox(settings)
+    assert err.value.message.startswith(says) and "pw-4411" not in err.value.message
+
+
 def test_no_plan_when_the_allow_list_does_not_apply_or_is_empty():
     assert EgressPlan.for_container(ContainerSettings(network="host")) is None
     assert EgressPlan.for_container(ContainerSettings(network="bridge")) is None
@@ -457,6 +480,34 @@ def test_the_forwarder_passes_sigterm_on_and_reports_a_killed_command_as_128_plu
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert out == b""
+
+
+def older_pythons() -> list[str]:
+    """Interpreters >= 3.8 on this machine other than ours (an image's python3 may be any)."""
+    import glob
+    import shutil
+
+    found = {shutil.which(f"python3.{minor}") for minor in range(8, 14)}
+    found.update(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3")))
+    found.discard(None)
+    return sorted(p for p in found if not p.startswith(str(Path(sys.executable).parent))
+                  and subprocess.run([p, "-c", "import sys; assert sys.version_info >= (3, 8)"],
+                                     capture_output=True).returncode == 0)
+
+
+@pytest.mark.parametrize("python", older_pythons() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no other Python >= 3.8 on this machine"))])
+def test_the_forwarder_runs_on_any_python_from_3_8(tmp_path, upstreams, python):
+    upstream = upstreams()
+    relay = relay_for(tmp_path, upstream.port)
+    port = free_port()
+    try:
+        proc = subprocess.run([python, "-I", "-S", "-B", str(FORWARDER), "--listen",
+                               f"127.0.0.1:{port}={relay.folder / '0.sock'}", "--",
+                               sys.executable, "-c", CLIENT, str(port), "3"], capture_output=True, timeout=30)
+    finally:
+        relay.close()
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, b"hello through the forwarder\n", b"")
 
 
 @pytest.mark.parametrize("args, code, says", [

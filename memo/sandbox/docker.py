@@ -334,7 +334,8 @@ class DockerSandbox:
         try:
             plan = EgressPlan.for_container(c)
         except ValueError as exc:
-            raise ConfigError(f"invalid setting MEMO_CONTAINER_ALLOW: {exc}") from None
+            named = str(exc).startswith("MEMO_")  # else it is about an endpoint of the allow-list
+            raise ConfigError(f"invalid setting {'' if named else 'MEMO_CONTAINER_ALLOW: '}{exc}") from None
         if c.network != "none":
             log.warning(
                 "MEMO_CONTAINER_NETWORK=%s: scripts reach %s; MEMO_CONTAINER_ALLOW does not apply. "

@@ -52,6 +52,8 @@ DRAIN_WAIT = 1.0
 each ends as soon as what the script sent before it ended is delivered."""
 CLOSE_WAIT = 2.0
 """Seconds ``close`` then waits for the relay's threads once their sockets are shut."""
+UNIX_PATH_MAX = 107
+"""Bytes of a unix socket's path (108 with its NUL)."""
 FORBIDDEN_ENV_PREFIXES = ("MEMO_", "PREFECT_", "DOCKER_")
 """Environment a container never gets: the runner's own settings and secrets."""
 _HOST_NAME = re.compile(r"(?=.{1,253}\Z)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\Z")
@@ -173,6 +175,10 @@ class EgressPlan:
                 except StopIteration:
                     raise ValueError("more host names than loopback addresses (253)") from None
         listeners = tuple(Listener(e, f"{i}.sock") for i, e in enumerate(ordered))
+        longest = f"{scripts_mount.rstrip('/')}/{NET_DIR}/{len(listeners)}.sock"
+        if len(longest.encode()) > UNIX_PATH_MAX:
+            raise ValueError(f"MEMO_CONTAINER_SCRIPTS_MOUNT {scripts_mount!r} is too long for the egress "
+                             f"sockets inside the container ({longest!r}: at most {UNIX_PATH_MAX} bytes)")
         return cls(listeners, tuple(names.items()), max_connections, scripts_mount.rstrip("/"))
 
     @classmethod
