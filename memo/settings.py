@@ -73,7 +73,8 @@ class ContainerSettings(BaseSettings):
     tmpfs_size: DockerSize = Field("64m", description="size of the writable /tmp")
     read_only: bool = Field(True, description="read-only root filesystem")
     environment: dict[str, str] = Field(
-        default_factory=dict, description="extra environment for scripts (JSON), e.g. DB host"
+        default_factory=dict, description="extra environment for scripts (JSON), e.g. a DB host; "
+        "MEMO_*, PREFECT_* and DOCKER_* names are refused (the runner's own)"
     )
     scripts_mount: str = Field("/scripts", description="where the tree is mounted, read-only")
     docker_host: str | None = Field(
