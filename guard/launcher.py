@@ -71,7 +71,7 @@ HARMLESS_EVENTS = frozenset({
     "builtins.id", "function.__new__", "array.__new__",
     "sys.excepthook", "sys.unraisablehook",
     "sys.set_asyncgen_hooks_firstiter", "sys.set_asyncgen_hooks_finalizer",
-    "time.sleep", "os.putenv", "os.unsetenv", "glob.glob", "glob.glob/2",
+    "time.sleep", "glob.glob", "glob.glob/2",
     # The network: the container's namespace decides what it reaches.
     "http.client.connect", "http.client.send", "urllib.Request",
     # The interpreter starting and ending.
@@ -99,9 +99,9 @@ ALWAYS_REFUSED_IMPORTS = frozenset({
     "_testimportmultiple", "_testclinic", "_ctypes", "_ctypes_test", "_posixshmem",
 })
 
-_WRITE_FLAGS = (
-    os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_EXCL | getattr(os, "O_TMPFILE", 0)
-)
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_EXCL
+_TMPFILE = getattr(os, "O_TMPFILE", 0)
+"""O_TMPFILE holds O_DIRECTORY's bit: a directory opened to read is not a temporary file."""
 
 
 def _parse_args(argv):
@@ -170,6 +170,7 @@ _SYSCALLS = {
     "chroot": (161, 51), "unshare": (272, 97), "setns": (308, 268), "keyctl": (250, 219),
     "add_key": (248, 217), "request_key": (249, 218), "bpf": (321, 280), "userfaultfd": (323, 282),
     "perf_event_open": (298, 241), "name_to_handle_at": (303, 264), "open_by_handle_at": (304, 265),
+    "memfd_create": (319, 279),  # an anonymous file to dlopen a native payload from (red team, round 2)
 }
 """Refused by the kernel filter: starting programs, changing the file tree other than by
 ``open`` (which the hook judges), reaching other processes, and the kernel's bigger doors."""
@@ -310,21 +311,12 @@ def _make_hook(tree, roots, modules, extensions, status, nonce):
         frame = _frame_at(3)
         return frame is not None and _script_code(frame.f_code.co_filename)
 
-    def cached_bytecode(data, _frame_at=frame_at, _type=type, _str=str, _bytes=bytes,
-                        _open=os.open, _read=os.read, _close=os.close, _rdonly=os.O_RDONLY,
-                        _OSError=OSError, _outside=outside):
-        """Whether ``data`` is what the import system read from the installation's .pyc file:
-        code objects made of arbitrary bytes can do anything; those of its caches are its sources'."""
-        frame = _frame_at(3)  # 0 here, 1 judge, 2 the hook, 3 the import system's _compile_bytecode
-        if frame is None:
-            return False
-        code = frame.f_code
-        if code.co_name != "_compile_bytecode" or code.co_filename != "<frozen importlib._bootstrap_external>":
-            return False
-        path = frame.f_locals.get("bytecode_path")
-        if _type(path) is not _str or _type(data) is not _bytes or not path.endswith(".pyc"):
-            return False
-        if _outside(path) is not None:
+    def file_holds(path, data, skip=None, _type=type, _bytes=bytes, _open=os.open, _read=os.read,
+                   _close=os.close, _rdonly=os.O_RDONLY, _OSError=OSError, _outside=outside):
+        """Whether the file at ``path`` (in the read roots) holds ``data``: exactly, after ``skip``
+        bytes; or, without ``skip``, anywhere in it (tracebacks compile a line of a file to place
+        their carets)."""
+        if _type(data) is not _bytes or _outside(path) is not None:
             return False
         try:
             fd = _open(path, _rdonly)
@@ -339,7 +331,22 @@ def _make_hook(tree, roots, modules, extensions, status, nonce):
                 chunks.append(chunk)
         finally:
             _close(fd)
-        return b"".join(chunks)[16:] == data
+        content = b"".join(chunks)
+        return content[skip:] == data if skip is not None else data in content
+
+    def cached_bytecode(data, _frame_at=frame_at, _type=type, _str=str, _bytes=bytes, _file_holds=file_holds):
+        """Whether ``data`` is what the import system read from the installation's .pyc file:
+        code objects made of arbitrary bytes can do anything; those of its caches are its sources'."""
+        frame = _frame_at(3)  # 0 here, 1 judge, 2 the hook, 3 the import system's _compile_bytecode
+        if frame is None:
+            return False
+        code = frame.f_code
+        if code.co_name != "_compile_bytecode" or code.co_filename != "<frozen importlib._bootstrap_external>":
+            return False
+        path = frame.f_locals.get("bytecode_path")
+        if _type(path) is not _str or _type(data) is not _bytes or not path.endswith(".pyc"):
+            return False
+        return _file_holds(path, data, 16)  # after the .pyc header
 
     def import_problem(name, filename, _type=type, _str=str, _refused=ALWAYS_REFUSED_IMPORTS,
                        _modules=modules, _extensions=extensions, _frame_at=frame_at,
@@ -372,14 +379,16 @@ def _make_hook(tree, roots, modules, extensions, status, nonce):
     def refuse(event, what, _frame_at=frame_at, _tree=tree, _write_fd=os.write, _exit=os._exit,
                _exit_code=EXIT_REFUSED, _marker=MARKER, _library_marker=LIBRARY_MARKER, _len=len,
                _PermissionError=PermissionError, _ImportError=ImportError, _fatal=FATAL_EVENTS,
-               _script_code=script_code, _nonce=nonce):
+               _script_code=script_code, _nonce=nonce,
+               _fallback=("\n%s\t%s\t?\t\t0\tan action the run-time guard could not even report "
+                          "(the stack or the memory ran out)\n" % (MARKER, nonce)).encode()):
         """Refuse the event: end the run if the script's code raised it, else fail the call.
 
         The script's own code gets no second chance: the process ends at once, which
         nothing can catch. A library that tries something refused gets an error it
         knows how to handle: ``ImportError`` for an import, ``PermissionError`` otherwise.
         """
-        file, line, by_script = "", 0, True
+        file, line, by_script, written = "", 0, True, False
         try:
             frame = _frame_at(2)  # 0 here, 1 the hook, 2 the code that raised the event
             name = frame.f_code.co_filename if frame is not None else "<the interpreter>"
@@ -399,24 +408,30 @@ def _make_hook(tree, roots, modules, extensions, status, nonce):
             text = "\n%s\t%s\t%s\t%s\t%d\t%s\n" % (
                 _marker if by_script else _library_marker, _nonce, event, file, line, what[:400])
             _write_fd(2, text.replace("\r", " ").encode("utf-8", "replace"))
+            written = True
         finally:
             if by_script:
+                if not written:  # the stack or the memory ran out while reporting
+                    try:
+                        _write_fd(2, _fallback)
+                    finally:
+                        _exit(_exit_code)
                 _exit(_exit_code)
         if event == "import":
             raise _ImportError("memo-guard refused: " + what)
         raise _PermissionError("memo-guard refused: " + what)
 
-    helpers = frozenset(id(f) for f in (_norm, frame_at, script_code, outside, from_script, cached_bytecode,
-                                        import_problem, refuse))
+    helpers = frozenset(id(f) for f in (_norm, frame_at, script_code, outside, from_script, file_holds,
+                                        cached_bytecode, import_problem, refuse))
 
     def judge(event, args, _type=type, _int=int, _str=str, _bytes=bytes, _repr=repr, _id=id,
-              _write=_WRITE_FLAGS, _helpers=helpers, _protected=PROTECTED_FUNCTION_ATTRIBUTES,
+              _write=_WRITE_FLAGS, _tmpfile=_TMPFILE, _helpers=helpers, _protected=PROTECTED_FUNCTION_ATTRIBUTES,
               _outside=outside, _import_problem=import_problem, _from_script=from_script,
-              _cached_bytecode=cached_bytecode):
+              _cached_bytecode=cached_bytecode, _file_holds=file_holds):
         """What is refused about this event, or None (``what`` as the message shows it)."""
         if event == "open":
             path, mode, flags = args
-            writing = (_type(flags) is _int and flags & _write) or (
+            writing = (_type(flags) is _int and (flags & _write or (_tmpfile and flags & _tmpfile == _tmpfile))) or (
                 _type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode))
             if _type(path) is _int:
                 if writing and path not in (1, 2):
@@ -441,7 +456,14 @@ def _make_hook(tree, roots, modules, extensions, status, nonce):
         if event == "exec":
             return "exec()/eval() of a code object" if _from_script() else None
         if event == "compile":
-            return "exec()/eval()/compile() of a string" if _from_script() else None
+            if _from_script():
+                return "exec()/eval()/compile() of a string"
+            source, filename = args
+            if _type(filename) is _str and not filename.startswith("<") and not _file_holds(filename, source):
+                # the import system compiles a file's own bytes; other text compiled under a
+                # file's name would run as if it were that library's code (red team, round 2)
+                return "compile() of text named as the file %s" % _repr(filename)
+            return None
         if event == "marshal.loads":
             ok = _cached_bytecode(args[0])
             return None if ok else "marshal.loads() of bytes that are no bytecode cache of the installation"

@@ -361,8 +361,11 @@ _DEFAULT_MODULES: dict[str, ModuleRule] = {
     "binascii": _whole(_PURE),
     "struct": _whole(_PURE),
     "zlib": _whole(_PURE + " (compression in memory)"),
-    "gzip": _only("compression in memory; not gzip.open/GzipFile (files by name)",
-                  _names("compress decompress BadGzipFile", _PURE)),
+    "gzip": _only("compression in memory or around a stream the script is given; not gzip.open "
+                  "or GzipFile(filename) (files by name)",
+                  _names("compress decompress BadGzipFile", _PURE),
+                  _names("GzipFile", "a gzip stream around a file object (fileobj=sys.stdout.buffer, "
+                                     "io.BytesIO()): its filename argument is refused")),
     "hashlib": _whole("hash functions"),
     "uuid": _only("UUIDs; not uuid1/getnode (run ifconfig) or the module's namespace (uuid.os)",
                   _names("UUID uuid3 uuid4 uuid5 NAMESPACE_DNS NAMESPACE_URL NAMESPACE_OID NAMESPACE_X500 "
@@ -468,6 +471,8 @@ _DEFAULT_ARGUMENTS: dict[str, ArgumentRule] = {
     "xml.etree.ElementTree.iterparse": ArgumentRule(_STREAM_ONLY, streams=((0, "source"),)),
     "xml.etree.ElementTree.ElementTree": ArgumentRule(_STREAM_ONLY, streams=((1, "file"),)),
     "xml.dom.minidom.parse": ArgumentRule(_STREAM_ONLY, streams=((0, "file"),)),
+    "gzip.GzipFile": ArgumentRule("compresses into a stream it is given (fileobj=), never a file by name",
+                                  refused_keywords=frozenset({"filename"}), max_positional=0),
     "mysql.connector.connect": _CONNECT,
     "mysql.connector.Connect": _CONNECT,
     "functools.wraps": ArgumentRule("assigned/updated copy attributes named by strings ('__globals__')",

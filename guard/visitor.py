@@ -265,12 +265,12 @@ def _template_fields(template: str, depth: int = 0) -> Iterator[tuple[bool, Any]
 
 
 def _private_template_field(template: str) -> str | None:
-    """The first ``_`` attribute or item a template reads, or None."""
-    if "{" not in template or "_" not in template:
+    """The first ``_`` or frame attribute (or ``_`` item) a template reads, or None."""
+    if "{" not in template:
         return None
     try:
         for is_attribute, key in _template_fields(template):
-            if isinstance(key, str) and key.startswith("_"):
+            if isinstance(key, str) and (key.startswith("_") or (is_attribute and normalize(key) in FRAME_ATTRIBUTES)):
                 return ("." if is_attribute else "[") + key + ("" if is_attribute else "]")
     except ValueError:  # str.format would raise on this template
         return None
@@ -585,8 +585,11 @@ class GuardVisitor:
         ok = call is not None and bool(names) and not any(a.star or a.keyword for a in names)
         for arg in names if ok else ():
             value = _literal_str(arg.value)
-            if value is None or not value.isidentifier() or value.startswith("_") or value in _FORMAT_METHODS:
-                ok = False  # (methodcaller('format') would format a template the guard cannot read)
+            if (value is None or not value.isidentifier() or normalize(value).startswith("_")
+                    or normalize(value) in FRAME_ATTRIBUTES or value in _FORMAT_METHODS):
+                # (methodcaller('format') would format a template the guard cannot read; a frame
+                # attribute, attrgetter('gi_frame'), climbs as .gi_frame does: red team, round 2)
+                ok = False
         if not ok:
             self._add("dynamic-attribute", at, label,
                       f"{path} reaches attributes named by strings; only literal public names are allowed", anchor=anchor)

@@ -442,3 +442,41 @@ def test_a_stdout_the_script_closed_is_not_a_failure_and_pythonioencoding_holds(
     for environment in ({"PYTHONIOENCODING": "utf-8"}, {}):
         launched, bare = launch(tmp_path, main, env=environment), launch(tmp_path, main, bare=True, env=environment)
         assert (launched.returncode, launched.stdout) == (bare.returncode, bare.stdout), environment
+
+
+# --- red team, round 2 (full stack): the routes behind its one escape -----------------------
+
+@pytest.mark.parametrize("body, event", [
+    # OPENSSL_CONF (and SSLKEYLOGFILE, INPUTRC, ...) steer C libraries that read and load files
+    ("import sys\nsys.modules['os'].putenv('OPENSSL_CONF', '/proc/self/fd/3')", "os.putenv"),
+    ("import sys\nsys.modules['os'].environ['SSLKEYLOGFILE'] = '/tmp/k'", "os.putenv"),
+    # text compiled under a library's file name would run as that library's code
+    ("import concurrent.futures as f\nsrc = 'x = 1'\n"
+     "f.ThreadPoolExecutor(1).submit(compile, src, '/usr/lib/python3/x.py', 'exec').result()", "compile"),
+])
+def test_environment_steering_and_forged_file_names_are_refused(tmp_path, body, event):
+    proc = launch(tmp_path, body + "\n")
+    stderr = proc.stderr.decode()
+    assert f"\t{NONCE}\t{event}\t" in stderr and proc.returncode != 0, stderr
+
+
+def test_no_anonymous_file_to_load_native_code_from(tmp_path):
+    """The escape: a native payload written to a memfd, loaded by OpenSSL through OPENSSL_CONF."""
+    proc = launch(tmp_path, """
+        import sys
+        try:
+            sys.modules['os'].memfd_create('payload')
+        except OSError as exc:
+            print(exc.errno)
+    """)
+    assert proc.stdout == b"1\n", proc.stderr  # EPERM from the kernel filter
+
+
+def test_a_directory_opened_to_read_is_not_a_write(tmp_path):
+    proc = launch(tmp_path, """
+        import sys
+        os = sys.modules['os']
+        fd = os.open('.', os.O_RDONLY | os.O_DIRECTORY)
+        print(len(os.listdir(fd)) > 0)
+    """)
+    assert (proc.returncode, proc.stdout) == (0, b"True\n"), proc.stderr
