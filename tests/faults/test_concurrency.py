@@ -79,12 +79,12 @@ def test_twenty_tasks_write_one_clients_folder_at_once(memo, tmp_path, database_
 # would show as mixed tokens or a wrong count.
 WAIT_FOR_RELEASE = """\
 import sys, time, uuid
-import pymysql
+import mysql.connector
 token = uuid.uuid4().hex
 for i in range(20):
     print(token, i, flush=True)
-conn = pymysql.connect(host={host!r}, port={port}, user={user!r}, password={password!r},
-                       database={db!r}, autocommit=True)
+conn = mysql.connector.connect(host={host!r}, port={port}, user={user!r}, password={password!r},
+                               database={db!r}, autocommit=True, use_pure=True)
 cur = conn.cursor()
 deadline = time.time() + 90
 while time.time() < deadline:

@@ -235,10 +235,10 @@ def test_unreachable_at_start_of_night_retries_then_fails_the_flow(memo, mariadb
 # while it runs.
 WAIT_FOR_RELEASE = """\
 import time
-import pymysql
+import mysql.connector
 print("<second>", flush=True)
-conn = pymysql.connect(host={host!r}, port={port}, user={user!r}, password={password!r},
-                       database={db!r}, autocommit=True)
+conn = mysql.connector.connect(host={host!r}, port={port}, user={user!r}, password={password!r},
+                               database={db!r}, autocommit=True, use_pure=True)
 cur = conn.cursor()
 cur.execute("CREATE TABLE second_started (x INT)")
 deadline = time.time() + 60
