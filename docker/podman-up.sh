@@ -24,7 +24,7 @@ SUITE=bookworm
 PY_MINOR=3.11                     # bookworm's python3
 PIP_PACKAGES=(mysql-connector-python tinyhtml rfeed)
 # The rootfs cache is keyed on what goes into it; bump RECIPE when the recipe changes.
-RECIPE=2
+RECIPE=3
 
 log() { echo "podman-up: $*" >&2; }
 die() { echo "podman-up: ERROR: $*" >&2; exit 1; }
@@ -197,6 +197,11 @@ build_rootfs_tar() {   # $1 = the tarball to write
     rm -rf "$rootfs"/usr/share/{doc,man,info,locale,lintian,linda} "$rootfs"/var/cache/apt/* \
         "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/debootstrap
     find "$rootfs" -name __pycache__ -type d -prune -exec rm -rf {} +
+    # Bytecode caches, made by the image's own python3 (as docker/Dockerfile does): without them
+    # every run compiles what it imports (mysql.connector alone: ~0.35 s of each container run).
+    log "compiling the image's Python libraries"
+    chroot "$rootfs" /usr/bin/python3 -m compileall -q -j 0 /usr/lib/python3 /usr/lib/python$PY_MINOR \
+        /usr/local/lib/python$PY_MINOR/dist-packages >/dev/null 2>&1 || log "compileall reported problems (ignored)"
     tar --numeric-owner -C "$rootfs" -cf "$tar.tmp" .
     mv "$tar.tmp" "$tar"
     rm -rf "$build"
