@@ -59,7 +59,9 @@ class MemoContainerSettings(Block):
     docker_image: str = Field("oapen/ubuntu2204python310", description="image scripts run in")
     task_timeout: float = Field(3600, gt=0, description="seconds a script may run")
     concurrency: int = Field(2, ge=1, le=64, description="tasks run at once by one nightly run")
-    network: str = Field("host")
+    network: str = Field("none", description="`none`: only the allow-list; `host`/`bridge`/named: an opt-out")
+    allow: str = Field("127.0.0.1:3306", description="with network none, the endpoints scripts reach (host:port,...)")
+    max_connections: int = Field(16, ge=1, le=1024, description="connections one run may hold through the allow-list")
     memory: DockerSize = Field("1g")
     cpus: float = Field(1.0, gt=0)
     pids_limit: int = Field(256, gt=0)
@@ -71,11 +73,11 @@ class MemoContainerSettings(Block):
 
 
     def container_settings(self, base: ContainerSettings) -> ContainerSettings:
-        # model_copy, not model_validate: a BaseSettings would re-read MEMO_CONTAINER_* over
-        # the block's values. The block's own fields are validated like ContainerSettings'.
+        """``base`` with the block's values over it, validated as ContainerSettings are (the
+        allow-list, the refused environment names): explicit arguments beat MEMO_CONTAINER_*."""
         update = {name: getattr(self, name) for name in ContainerSettings.model_fields
                   if name in type(self).model_fields}
-        return base.model_copy(update=update)
+        return ContainerSettings(**{**base.model_dump(), **update})
 
 
 def apply_blocks(

@@ -25,6 +25,17 @@ def test_container_block_is_validated_like_the_settings():
         MemoContainerSettings(memory="lots")
 
 
+def test_a_container_block_keeps_the_allow_list_by_default_and_validates_it(tmp_path):
+    """A block must not open the network by its own default (it said `host` before issue 12)."""
+    base = make_settings(tmp_path, "sqlite://").container
+    merged = MemoContainerSettings().container_settings(base)
+    assert (merged.network, merged.allow, merged.max_connections) == ("none", "127.0.0.1:3306", 16)
+    with pytest.raises(ValidationError, match="by name"):
+        MemoContainerSettings(allow="10.0.0.5:3306").container_settings(base)
+    with pytest.raises(ValidationError):
+        MemoContainerSettings(environment={"PREFECT_API_AUTH_STRING": "x"}).container_settings(base)
+
+
 @pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.mariadb
 def test_flows_use_the_named_blocks(memo, tmp_path, database_url, monkeypatch):
