@@ -522,6 +522,9 @@ class Policy:
     builtins: Mapping[str, str] = field(default_factory=lambda: _frozen(_DEFAULT_BUILTINS))
     arguments: Mapping[str, ArgumentRule] = field(default_factory=lambda: _frozen(_DEFAULT_ARGUMENTS))
     enforce: bool = True
+    native_modules: frozenset[str] = frozenset()
+    """Native (C extension) modules the run-time guard lets load beyond its own list
+    (``guard.runtime.EXTENSION_MODULES``): what a package the image gained needs."""
     description: str = "MEMO's default allow-list"
     sources: tuple[str, ...] = ()
 
@@ -605,7 +608,17 @@ def default_policy() -> Policy:
 # --------------------------------------------------------------------------
 # Extensions (MEMO_GUARD_POLICY)
 # --------------------------------------------------------------------------
-_KEYS = frozenset({"description", "modules", "builtins", "refuse"})
+_KEYS = frozenset({"description", "modules", "builtins", "refuse", "native_modules"})
+
+NEVER_NATIVE: frozenset[str] = frozenset({
+    # native modules that read, write, run or reach memory in C where no audit event sees it
+    "_posixsubprocess", "_ctypes", "_ctypes_test", "_xxsubinterpreters", "_xxinterpchannels",
+    "_interpreters", "_interpchannels", "_interpqueues", "_testcapi", "_testinternalcapi",
+    "_testmultiphase", "_testsinglephase", "_testbuffer", "_testimportmultiple", "_testclinic",
+    "_posixshmem", "readline", "_sqlite3", "_dbm", "_gdbm", "_curses", "_curses_panel", "mmap",
+    "_tkinter", "_multiprocessing", "ossaudiodev", "_mysql_connector",
+})
+"""Native modules no policy file can let a script's process load (the run-time guard's list)."""
 _REFUSE_KEYS = frozenset({"modules", "members", "builtins"})
 _LEGACY_KEYS = frozenset({"forbidden_names", "forbidden_modules", "module_members", "forbidden_attributes",
                           "module_attribute_names", "forbidden_dunders", "dynamic_attribute_functions",
@@ -751,7 +764,23 @@ def _extend(base: Policy, ext: Mapping[str, Any], source: str) -> Policy:
         policy = replace(policy, builtins=_frozen(_extend_builtins(policy, ext["builtins"], source)))
     if "refuse" in ext:
         policy = replace(policy, **_refuse(policy, ext["refuse"], source))
+    if "native_modules" in ext:
+        policy = replace(policy, native_modules=policy.native_modules | _native_modules(ext["native_modules"], source))
     return policy
+
+
+def _native_modules(value: Any, source: str) -> frozenset[str]:
+    """The ``native_modules`` key: dotted names of C extension modules, never one of NEVER_NATIVE."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{source}: native_modules must be a list of module names")
+    names = set()
+    for name in value:
+        module = _dotted_name(name, f"{source}: native_modules")
+        if module in NEVER_NATIVE:
+            raise ValueError(f"{source}: native_modules: {module} can never be loaded by a script's process "
+                             "(it reads, writes, runs or reaches memory in C, where no audit event sees it)")
+        names.add(module)
+    return frozenset(names)
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -770,6 +799,8 @@ def load_policy(path: str | Path) -> Policy:
           "refuse": {"modules": ["urllib.request"], "members": {"sys": ["argv"]}, "builtins": ["memoryview"]}
         }
 
+    ``native_modules`` lists C extension modules a package the image gained needs at run
+    time (``["charset_normalizer.md"]``); ``NEVER_NATIVE`` ones are refused.
     ``modules`` adds modules or members: ``"*"`` allows a new module whole
     (public members), a list (or an object ``{member: reason}``) names members
     (added to an existing member list), and the object form

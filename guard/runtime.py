@@ -75,7 +75,7 @@ def runtime_policy(policy: Policy) -> dict | None:
     if not policy.enforce:
         return None
     return {"modules": sorted(policy.importable_modules()), "read": list(READ_ROOTS),
-            "extensions": list(EXTENSION_MODULES)}
+            "extensions": sorted(set(EXTENSION_MODULES) | set(policy.native_modules))}
 
 
 def launcher_command(python: str, launcher: str, policy: Mapping, tree: str, entry: str,

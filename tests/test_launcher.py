@@ -480,3 +480,21 @@ def test_a_directory_opened_to_read_is_not_a_write(tmp_path):
         print(len(os.listdir(fd)) > 0)
     """)
     assert (proc.returncode, proc.stdout) == (0, b"True\n"), proc.stderr
+
+
+def test_an_operator_extends_the_native_modules_by_policy_file_but_never_the_dangerous_ones(tmp_path):
+    from guard import load_policy
+    from guard.launcher import ALWAYS_REFUSED_IMPORTS
+    from guard.policy import NEVER_NATIVE
+    from guard.runtime import runtime_policy
+
+    assert ALWAYS_REFUSED_IMPORTS <= NEVER_NATIVE and not set(EXTENSION_MODULES) & NEVER_NATIVE
+    good = tmp_path / "good.json"
+    good.write_text('{"native_modules": ["charset_normalizer.md"], "modules": {"charset_normalizer": "*"}}')
+    policy = runtime_policy(load_policy(good))
+    assert "charset_normalizer.md" in policy["extensions"] and "charset_normalizer" in policy["modules"]
+    bad = tmp_path / "bad.json"
+    for name in ("readline", "_sqlite3", "_posixsubprocess"):
+        bad.write_text('{"native_modules": ["%s"]}' % name)
+        with pytest.raises(ValueError, match="can never be loaded"):
+            load_policy(bad)
