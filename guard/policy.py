@@ -770,12 +770,15 @@ def _extend(base: Policy, ext: Mapping[str, Any], source: str) -> Policy:
 
 
 def _native_modules(value: Any, source: str) -> frozenset[str]:
-    """The ``native_modules`` key: dotted names of C extension modules, never one of NEVER_NATIVE."""
+    """The ``native_modules`` key: dotted names of C extension modules (``_`` parts allowed, C
+    extensions are often named so: ``_cffi_backend``), never one of NEVER_NATIVE."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{source}: native_modules must be a list of module names")
     names = set()
     for name in value:
-        module = _dotted_name(name, f"{source}: native_modules")
+        module = normalize(name.strip())
+        if not module or not all(part.isidentifier() for part in module.split(".")):
+            raise ValueError(f"{source}: native_modules: {name!r} is not a dotted module name")
         if module in NEVER_NATIVE:
             raise ValueError(f"{source}: native_modules: {module} can never be loaded by a script's process "
                              "(it reads, writes, runs or reaches memory in C, where no audit event sees it)")

@@ -496,5 +496,5 @@ def test_an_operator_extends_the_native_modules_by_policy_file_but_never_the_dan
     bad = tmp_path / "bad.json"
     for name in ("readline", "_sqlite3", "_posixsubprocess"):
         bad.write_text('{"native_modules": ["%s"]}' % name)
-        with pytest.raises(ValueError, match="can never be loaded|private names are never allowed"):
+        with pytest.raises(ValueError, match="can never be loaded"):
             load_policy(bad)
