@@ -8,25 +8,10 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from memo.secrets_file import read_env_file as systemd_environment_file  # EnvironmentFile='s rules
 from memo.settings import load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "memo-taskrunner.env.example"
-
-
-def systemd_environment_file(text: str) -> dict[str, str]:
-    """systemd.exec(5) EnvironmentFile=: KEY=VALUE lines, # comments, one level of double or
-    single quotes around the whole value removed."""
-    values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        key, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
 
 
 def shell_sourced(path: Path) -> dict[str, str]:
@@ -38,13 +23,13 @@ def shell_sourced(path: Path) -> dict[str, str]:
 
 
 def test_systemd_and_the_shell_read_the_same_values():
-    by_systemd = systemd_environment_file(EXAMPLE.read_text())
+    by_systemd = systemd_environment_file(EXAMPLE)
     assert by_systemd == shell_sourced(EXAMPLE)
     assert by_systemd["MEMO_SCHEDULE_CRON"] == "0 0 2 * * *"
 
 
 def test_the_runner_accepts_every_value(monkeypatch):
-    for key, value in systemd_environment_file(EXAMPLE.read_text()).items():
+    for key, value in systemd_environment_file(EXAMPLE).items():
         monkeypatch.setenv(key, value)
     settings = load_settings()
     assert settings.schedule_cron == "0 2 * * *"  # the Spring 6-field cron, converted
