@@ -242,6 +242,7 @@ TAMPERING = {
                 break
             except RuntimeError:
                 pass
+        signal.setitimer(signal.ITIMER_REAL, 0)
     """,
     "recursion_limit_exhausted_before_the_event": """
         import sys
@@ -286,8 +287,13 @@ TAMPERING = {
 @pytest.mark.parametrize("name", sorted(TAMPERING))
 def test_the_hook_cannot_be_removed_or_fooled(tmp_path, name):
     proc = launch(tmp_path, TAMPERING[name])
-    assert proc.returncode == EXIT_REFUSED, (proc.returncode, proc.stderr.decode())
     assert b"READ" not in proc.stdout and b"root:" not in proc.stdout
+    if name == "exception_raised_inside_the_hook_by_a_signal":
+        # each open either reaches the hook and is refused (77), or the signal's exception aborts
+        # it inside the hook and the open does not happen: the loop may end with nothing read
+        assert proc.returncode in (EXIT_REFUSED, 0), (proc.returncode, proc.stderr.decode())
+    else:
+        assert proc.returncode == EXIT_REFUSED, (proc.returncode, proc.stderr.decode())
 
 
 # --- what report scripts do keeps working, byte for byte ----------------------------------
