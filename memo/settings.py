@@ -131,7 +131,8 @@ class Settings(BaseSettings):
     busy_hours: float = Field(4, ge=0, le=24, description="length of the busy window in hours")
     http_host: str = Field("127.0.0.1", description="address of the HTTP API")
     http_port: int = Field(8085, ge=1, le=65535, description="port of the HTTP API")
-    http_token: str | None = Field(None, description="bearer token the HTTP API requires, if set")
+    http_token: str | None = Field(
+        None, description="bearer token the HTTP API requires, if set (production: `setup-secrets` makes one)")
     http_via: Literal["prefect", "direct"] = Field(
         "prefect", description="HTTP runs as memo-task flow runs (prefect) or plain runner calls (direct)"
     )

@@ -71,8 +71,8 @@ def settings_for(tmp_path: Path, url: str, sandbox: str = "process", **overrides
     return make_settings(tmp_path, url, **overrides)
 
 
-_CONTAINER_FIELDS = {"network", "memory", "cpus", "pids_limit", "user", "tmpfs_size", "read_only",
-                     "environment", "scripts_mount", "output"}
+_CONTAINER_FIELDS = {"network", "allow", "max_connections", "memory", "cpus", "pids_limit", "user",
+                     "tmpfs_size", "read_only", "environment", "scripts_mount", "output"}
 
 
 # --- MariaDB ------------------------------------------------------------------------------------
