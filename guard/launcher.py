@@ -405,9 +405,10 @@ def _make_hook(tree, roots, modules, extensions, status, nonce):
                     break
                 frame = frame.f_back
                 depth += 1
-            text = "\n%s\t%s\t%s\t%s\t%d\t%s\n" % (
-                _marker if by_script else _library_marker, _nonce, event, file, line, what[:400])
-            _write_fd(2, text.replace("\r", " ").encode("utf-8", "replace"))
+            if by_script or event != "import":  # a library's optional import (a C speed-up) is no news
+                text = "\n%s\t%s\t%s\t%s\t%d\t%s\n" % (
+                    _marker if by_script else _library_marker, _nonce, event, file, line, what[:400])
+                _write_fd(2, text.replace("\r", " ").encode("utf-8", "replace"))
             written = True
         finally:
             if by_script:

@@ -504,3 +504,18 @@ def test_an_operator_extends_the_native_modules_by_policy_file_but_never_the_dan
         bad.write_text('{"native_modules": ["%s"]}' % name)
         with pytest.raises(ValueError, match="can never be loaded"):
             load_policy(bad)
+
+
+def test_the_library_notes_stay_out_of_the_info_log(caplog):
+    import logging
+
+    from guard.runtime import LIBRARY_MARKER
+    from memo.sandbox.base import LIBRARY_NOTE, StderrTail
+
+    assert LIBRARY_NOTE == LIBRARY_MARKER
+    tail = StderrTail("job")
+    with caplog.at_level(logging.DEBUG, logger="memo.script"):
+        tail.feed(b"working\n\n" + LIBRARY_MARKER.encode() + b"\tn\tsubprocess.Popen\tmain.py\t3\tx\n")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "[job] working"), (logging.DEBUG, f"[job] {LIBRARY_MARKER}\tn\tsubprocess.Popen\tmain.py\t3\tx")]
+    assert LIBRARY_MARKER in tail.text()  # kept for the runlog of a failed run

@@ -17,6 +17,9 @@ from typing import BinaryIO, Mapping, Protocol
 
 from memo.errors import ExportWriteError
 
+LIBRARY_NOTE = "memo-guard: refused in a library"
+"""``guard.runtime.LIBRARY_MARKER``: how the run-time guard's notes on a library's refused calls begin."""
+
 CHUNK = 1 << 20
 """Bytes moved per read: big enough for throughput, small enough to keep memory flat."""
 
@@ -99,7 +102,13 @@ class StderrTail:
             lines = (self._partial + data).split(b"\n")
             self._partial = lines.pop()[-self.limit :]
         for line in lines:
-            self.logger.info("[%s] %s", self.label, line.decode("utf-8", "replace").rstrip())
+            text = line.decode("utf-8", "replace").rstrip()
+            if not text:
+                continue
+            # the run-time guard's notes on what a library was refused (mysql.connector probes
+            # lsb_release at every connect): in the runlog's tail if the run fails, debug in the log
+            level = logging.DEBUG if text.startswith(LIBRARY_NOTE) else logging.INFO
+            self.logger.log(level, "[%s] %s", self.label, text)
 
     def text(self) -> str:
         with self._lock:
