@@ -13,7 +13,7 @@
 
 Without an API URL, ``start`` first starts Prefect's temporary server itself, before any
 thread needs it, and the child uses that one too: one server, behind the auth string
-``memo.cli.prefect_environment`` gave this process (the child inherits it).
+``flows.prefect_settings`` gave this process (the child inherits it).
 
 ``stop()`` ends the child (two SIGTERMs, as Prefect's runner wants) and lets a
 catch-up still running finish its night.

@@ -91,38 +91,15 @@ PREFECT_DEFAULTS = {
 
 
 def prefect_environment() -> None:
-    """Defaults for the commands that start Prefect; an operator's own values win.
-
-    Without an API URL (environment, profile or prefect.toml) Prefect starts a temporary
-    server in-process, open to anything on the host like any server without an auth
-    string: this one gets an auth string too, shared by the server and its clients
-    (children such as ``python -m flows.service`` inherit it).
-    """
+    """Defaults for the commands that start Prefect; an operator's own values win. A temporary
+    in-process server gets an auth string (``flows.prefect_settings``)."""
     import os
 
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    import prefect.context
-    from prefect.settings import get_current_settings
+    from flows.prefect_settings import give_the_temporary_server_auth
 
-    if get_current_settings().api.url:
-        return
-    if temporary_server_auth(os.environ):
-        prefect.context.refresh_global_settings_context()  # Prefect read the environment on import
-
-
-def temporary_server_auth(environ) -> bool:
-    """Give the temporary server and its clients one auth string: the operator's, else a random
-    one for this process. True when ``environ`` changed."""
-    from memo.secrets_file import CLIENT_AUTH, SERVER_AUTH, new_auth_string
-
-    auth = environ.get(SERVER_AUTH) or environ.get(CLIENT_AUTH) or new_auth_string()
-    changed = False
-    for name in (SERVER_AUTH, CLIENT_AUTH):
-        if not environ.get(name):
-            environ[name] = auth
-            changed = True
-    return changed
+    give_the_temporary_server_auth()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,9 +211,10 @@ def cmd_guard(settings, args) -> int:
 
 
 def cmd_doctor(settings, args) -> int:
+    from flows.prefect_settings import configured_api
     from memo.doctor import run_doctor
 
-    return run_doctor(settings)
+    return run_doctor(settings, prefect_api=configured_api())
 
 
 def cmd_setup_secrets(args) -> int:

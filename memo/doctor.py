@@ -62,37 +62,12 @@ PREFECT_PROBE = "/admin/version"  # read-only, cheap, and behind the auth middle
 SETUP_HINT = "memo-taskrunner setup-secrets; deploy/*.service load /etc/memo-taskrunner/secrets.env"
 
 
-def prefect_api() -> tuple[str | None, str | None]:
-    """The Prefect API URL and auth string the flows would use (environment, profile, prefect.toml).
-
-    Importing Prefect costs seconds on a busy host: skipped when nothing names an API URL.
-    """
-    if not os.environ.get("PREFECT_API_URL") and not _prefect_files_name_an_api():
-        return None, None
-    from prefect.settings import get_current_settings
-
-    api = get_current_settings().api
-    return api.url, api.auth_string.get_secret_value() if api.auth_string else None
-
-
-def _prefect_files_name_an_api() -> bool:
-    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
-    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
-    for path, marker in ((profiles, "PREFECT_API_URL"), (Path("prefect.toml"), "url")):
-        try:
-            if marker in path.read_text(encoding="utf-8"):
-                return True
-        except OSError:
-            pass
-    return False
-
-
 def prefect_api_findings(url: str | None, auth: str | None, timeout: float = 5) -> tuple[list[str], list[str]]:
     """(problems, warnings) of the Prefect API at ``url``.
 
     Problems: it is unreachable or refuses ``auth`` (``PREFECT_API_AUTH_STRING``).
     Warning: it answers a request without credentials. No URL: the commands start a
-    temporary server with an auth string of their own (memo.cli.prefect_environment).
+    temporary server with an auth string of their own (flows.prefect_settings).
     """
     import httpx
 
@@ -169,10 +144,16 @@ def http_api_warnings(settings: Settings) -> list[str]:
     return []
 
 
-def control_plane_findings(settings: Settings) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def control_plane_findings(settings: Settings, prefect_api: tuple[str | None, str | None] = (None, None)
+                           ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """(problems, warnings) of the control plane: who, besides MEMO Manager and the operator,
-    can reach the Prefect API and the HTTP API."""
-    url, auth = prefect_api()
+    can reach the Prefect API and the HTTP API.
+
+    Args:
+        prefect_api: the API URL and auth string Prefect's settings name
+            (``flows.prefect_settings.configured_api``; the core reads no Prefect settings).
+    """
+    url, auth = prefect_api
     prefect_problems, prefect_warnings = prefect_api_findings(url, auth)
     problems = {"Prefect API": prefect_problems}
     warnings = {
@@ -183,9 +164,10 @@ def control_plane_findings(settings: Settings) -> tuple[dict[str, list[str]], di
     return problems, warnings
 
 
-def run_doctor(settings: Settings) -> int:
+def run_doctor(settings: Settings, prefect_api: tuple[str | None, str | None] = (None, None)) -> int:
+    """Print ok/FAIL/WARN per check; exit status 1 when anything FAILs."""
     checks = collect_problems(settings)
-    control_problems, warnings = control_plane_findings(settings)
+    control_problems, warnings = control_plane_findings(settings, prefect_api)
     checks.update(control_problems)
     for name in {**checks, **warnings}:
         for problem in checks.get(name, []):
