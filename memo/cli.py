@@ -135,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](settings, args)
     except ConfigError as exc:
         print(f"memo-taskrunner: configuration error: {exc.message}", file=sys.stderr)
+        if args.command == "run-task":  # MEMO's TaskResult is run-task's last line on every path
+            from memo.models import RunOutcome
+
+            failed = RunOutcome(args.task_id, False, f"configuration error: {exc.message}",
+                                dt.datetime.now().astimezone(), kind=exc.kind, dry_run=args.dry_run)
+            print(json.dumps(failed.task_result()))
         return 2
     except MemoError as exc:
         print(f"memo-taskrunner: {exc.message}", file=sys.stderr)
@@ -163,13 +169,21 @@ def cmd_due(settings, args) -> int:
 
 
 def cmd_run_task(settings, args) -> int:
-    from memo.runner import Runner
+    """One run; MEMO's TaskResult is the last stdout line on every path, a failure to set up
+    or to write the runlog row included."""
+    from memo.models import RunOutcome
+    from memo.runner import Runner, now_local
 
-    runner = Runner(settings)
-    runner.remove_orphans()
-    outcome = runner.run_task(args.task_id, dry_run=args.dry_run)
+    try:
+        runner = Runner(settings)
+        runner.remove_orphans()
+        outcome = runner.run_task(args.task_id, dry_run=args.dry_run)
+    except MemoError as exc:
+        print(f"memo-taskrunner: {exc.message}", file=sys.stderr)
+        outcome = RunOutcome(args.task_id, False, exc.message, now_local(settings), kind=exc.kind,
+                             dry_run=args.dry_run)
     print(json.dumps(outcome.task_result()))
-    return 0 if outcome.success else 1
+    return 0 if outcome.success else 2 if outcome.kind == ConfigError.kind else 1
 
 
 def cmd_nightly(settings, args) -> int:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from memo import schema
-from memo.errors import DatabaseRefused, DatabaseUnavailable, TaskInvalid, TaskNotFound
+from memo.errors import DatabaseRefused, DatabaseUnavailable, MemoTablesMissing, TaskInvalid, TaskNotFound
 from memo.models import Query, RunOutcome, Script, Task, TaskSpec
 
 log = logging.getLogger("memo.database")
@@ -86,6 +86,9 @@ class MemoDatabase:
             except (OperationalError, ProgrammingError) as exc:
                 code = _error_code(exc)
                 reason = str(exc.orig).strip() if exc.orig else str(exc)
+                permanent = self._permanent(what, code, reason)
+                if permanent is not None:
+                    raise permanent from None
                 if code in PERMANENT_ERRORS or isinstance(exc, ProgrammingError):
                     raise DatabaseRefused(f"MEMO database refused to {what}: {reason}") from None
                 if attempt == self.retries:
@@ -99,6 +102,24 @@ class MemoDatabase:
             except DBAPIError as exc:
                 raise DatabaseUnavailable(f"MEMO database error while trying to {what}: {exc.orig}") from None
         raise AssertionError("unreachable")
+
+    def _permanent(self, what: str, code: int | None, reason: str) -> DatabaseRefused | None:
+        """The errors no retry can fix that an operator meets first (a fresh clone, a wrong
+        URL), said as what they are, with where to look."""
+        where = self.where()
+        hint = "check MEMO_DATABASE_URL; `memo-taskrunner doctor` checks the database and its tables"
+        if code == 1146 or reason.startswith("no such table"):
+            return MemoTablesMissing(f"MEMO's tables are missing in {where} (could not {what}: {reason}); {hint}")
+        if self.engine.url.get_backend_name() == "sqlite" and "unable to open database file" in reason:
+            return DatabaseRefused(f"cannot open the MEMO database {where} (could not {what}: {reason}); {hint}")
+        return None
+
+    def where(self) -> str:
+        """The database as an operator names it, without credentials: ``host:port/name`` or the SQLite file."""
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite":
+            return f"SQLite file {url.database or ':memory:'}"
+        return f"{url.host or 'localhost'}{':%s' % url.port if url.port else ''}/{url.database or ''}"
 
     # -- reads -----------------------------------------------------------------
 

@@ -76,6 +76,13 @@ class DatabaseRefused(DatabaseUnavailable):
     kind = "database_refused"
 
 
+class MemoTablesMissing(DatabaseRefused):
+    """The database answers but does not hold MEMO's tables (a fresh clone's empty SQLite
+    file, a URL naming the wrong database): said at once, never retried."""
+
+    kind = "database_refused"
+
+
 class SandboxUnavailable(InfrastructureError):
     kind = "sandbox"
 

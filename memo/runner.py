@@ -22,6 +22,7 @@ from typing import Any, Callable
 from memo.database import MemoDatabase
 from memo.dependencies import LibraryLookup, resolve_dependencies
 from memo.errors import (
+    DatabaseRefused,
     DatabaseUnavailable,
     GuardRefused,
     MemoError,
@@ -130,6 +131,9 @@ class Runner:
         try:
             self.db.write_runlog(outcome)
         except DatabaseUnavailable as exc:
+            if outcome.kind == exc.kind == DatabaseRefused.kind:  # the same refusal twice: say it once
+                log.error("runlog NOT written for %s either", outcome.label)
+                raise type(exc)(f"{outcome.label}: {outcome.message}; the runlog row was not written either") from None
             log.error("runlog NOT written for %s (%s): %s", outcome.label, outcome.message, exc.message)
             raise type(exc)(  # DatabaseRefused stays permanent (not retried)
                 f"{outcome.label}: run {'succeeded' if outcome.success else 'failed'} "

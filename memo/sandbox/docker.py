@@ -369,10 +369,23 @@ class DockerSandbox:
             isinstance(exc, docker.errors.DockerException) and "Connection" in str(exc)
         ):
             return SandboxUnavailable(
-                f"container engine unreachable at {self.endpoint} ({what}): {_short(reason)}; "
+                f"container engine unreachable at {self.endpoint} ({what}): {_short(self._socket_problem() or reason)}; "
                 "start it (tests: docker/podman-up.sh) or set MEMO_CONTAINER_DOCKER_HOST / DOCKER_HOST"
             )
         return SandboxUnavailable(f"container engine error at {self.endpoint} ({what}): {_short(reason)}")
+
+    def _socket_problem(self) -> str | None:
+        """A local socket that is missing or not a socket, said plainly (requests only says
+        ``('Connection aborted.', FileNotFoundError(2, ...))``)."""
+        endpoint = str(self.endpoint)
+        if not endpoint.startswith(("unix:", "http+unix:")):
+            return None
+        path = Path("/" + endpoint.split(":", 1)[1].lstrip("/"))
+        if not path.exists():
+            return f"no socket at {path}"
+        if not path.is_socket():
+            return f"{path} is not a socket"
+        return None
 
     def _check_engine(self, api: docker.APIClient) -> None:
         if self._engine_checked:
@@ -819,7 +832,8 @@ class DockerSandbox:
             api = self._api()
             found = api.containers(all=True, filters={"label": f"{self.prefix}.managed-by={MANAGED_BY}"})
         except _ENGINE_ERRORS as exc:
-            log.warning("cannot look for orphaned containers: %s", exc)
+            log.warning("cannot look for orphaned containers: %s",
+                        self._unavailable("listing containers", exc).message)
             return 0
         removed = 0
         for info in found:
