@@ -124,13 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             from memo.demo.run import run_demo
 
             return run_demo(args.dir, sandbox=args.sandbox, on=args.date)
-        from memo.settings import load_settings, settings_table
+        from memo.settings import load_settings
 
-        if args.command == "config" and args.table:
-            print("| variable | old Spring key | default | meaning |\n|---|---|---|---|")
-            for row in settings_table():
-                print("| " + " | ".join(f"`{c}`" if i < 3 and c else c for i, c in enumerate(row)) + " |")
-            return 0
         settings = load_settings(args.config)
         return COMMANDS[args.command](settings, args)
     except ConfigError as exc:
@@ -246,24 +241,20 @@ def cmd_setup_secrets(args) -> int:
 
 
 def cmd_config(settings, args) -> int:
-    data = settings.model_dump(mode="json")
-    if data.get("http_token"):
-        data["http_token"] = "***"
-    data["database_url"] = _hide_password(data["database_url"])
-    from memo.settings import timezone_source
+    """The settings in force and where each came from (memo.settings), secrets hidden."""
+    from memo.settings import settings_notes, settings_table, shown_settings, timezone_source
 
-    data["timezone_source"] = timezone_source(settings)
-    print(json.dumps(data, indent=2))
+    if not args.table:
+        data = shown_settings(settings)
+        data["timezone_source"] = timezone_source(settings)
+        print(json.dumps(data, indent=2))
+        return 0
+    print("| variable | value | source | default | meaning |\n|---|---|---|---|---|")
+    for variable, value, source, default, meaning in settings_table(settings):
+        cells = [f"`{variable}`", f"`{value}`", source, f"`{default}`", meaning]
+        print("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    print("\n" + "\n".join(settings_notes(settings)))
     return 0
-
-
-def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "***"
 
 
 COMMANDS = {

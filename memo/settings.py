@@ -2,22 +2,25 @@
 
 Each field is read from ``MEMO_<NAME>`` (container settings from
 ``MEMO_CONTAINER_<NAME>``). An operator switching from the Java runner can also
-point ``--config`` / ``MEMO_CONFIG`` at the old Spring ``application.properties``;
-environment variables override the file, the file overrides the defaults.
+point ``--config`` / ``MEMO_CONFIG`` at the old Spring ``application.properties``.
+Precedence: an explicit argument, then the environment, then the Spring file, then the
+default; each value remembers which it came from (``Settings.source_of``, for ``config``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from memo.errors import ConfigError
 from memo.sandbox.egress import (
@@ -44,9 +47,49 @@ def non_root_user(value: str) -> str:
 
 DockerSize = Annotated[str, AfterValidator(docker_size)]
 NonRootUser = Annotated[str, AfterValidator(non_root_user)]
+SECRET = {"secret": True}
+"""``json_schema_extra`` of a field whose value ``config`` never prints (``shown_value``)."""
+
+_SPRING_VALUES: ContextVar[dict[str, object]] = ContextVar("spring_values", default={})
+"""The values of the Spring file ``load_settings`` is reading; none outside it."""
 
 
-class ContainerSettings(BaseSettings):
+class _SpringFileSource(PydanticBaseSettingsSource):
+    """The old runner's ``application.properties``, below the environment."""
+
+    def get_field_value(self, field, field_name):
+        return _SPRING_VALUES.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, object]:
+        return dict(_SPRING_VALUES.get())
+
+
+class SourcedSettings(BaseSettings):
+    """Settings that remember where each value came from: ``explicit`` (an argument),
+    ``environment``, ``spring file`` or ``default``."""
+
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def __init__(self, **values):
+        super().__init__(**values)
+        from_env = EnvSettingsSource(type(self))()
+        from_file = _SPRING_VALUES.get() if isinstance(self, Settings) else {}
+        self._sources = {
+            name: "explicit" if name in values else "environment" if name in from_env
+            else "spring file" if name in from_file else "default"
+            for name in type(self).model_fields
+        }
+
+    def source_of(self, name: str) -> str:
+        """Where the value of field ``name`` came from (``container.memory`` for a container
+        setting); ``explicit`` for a copy changed after it was built (a Prefect block)."""
+        head, _, rest = name.partition(".")
+        if rest:
+            return getattr(self, head).source_of(rest)
+        return self._sources.get(name, "explicit")
+
+
+class ContainerSettings(SourcedSettings):
     """How the docker sandbox shapes each script's container (``MEMO_CONTAINER_*``).
 
     The defaults are MEMO's, locked down: no network but loopback (``none``), on which
@@ -74,7 +117,7 @@ class ContainerSettings(BaseSettings):
     read_only: bool = Field(True, description="read-only root filesystem")
     environment: dict[str, str] = Field(
         default_factory=dict, description="extra environment for scripts (JSON), e.g. a DB host; "
-        "MEMO_*, PREFECT_* and DOCKER_* names are refused (the runner's own)"
+        "MEMO_*, PREFECT_* and DOCKER_* names are refused (the runner's own)", json_schema_extra=SECRET
     )
     scripts_mount: str = Field("/scripts", description="where the tree is mounted, read-only")
     docker_host: str | None = Field(
@@ -104,12 +147,13 @@ class ContainerSettings(BaseSettings):
         return v
 
 
-class Settings(BaseSettings):
+class Settings(SourcedSettings):
     """The runner's settings (``MEMO_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="MEMO_", extra="ignore", populate_by_name=True)
 
-    database_url: str = Field("sqlite:///var/memo.sqlite", description="SQLAlchemy URL of oapen_memo")
+    database_url: str = Field(
+        "sqlite:///var/memo.sqlite", description="SQLAlchemy URL of oapen_memo", json_schema_extra=SECRET)
     exports_dir: Path = Field(Path("var/exports"), description="where clients' export folders are")
     work_dir: Path = Field(Path("var/work"), description="root of the temporary script trees")
     purge_work_dir: bool = Field(True, description="remove each script tree after its run")
@@ -132,7 +176,8 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="address of the HTTP API")
     http_port: int = Field(8085, ge=1, le=65535, description="port of the HTTP API")
     http_token: str | None = Field(
-        None, description="bearer token the HTTP API requires, if set (production: `setup-secrets` makes one)")
+        None, description="bearer token the HTTP API requires, if set (production: `setup-secrets` makes one)",
+        json_schema_extra=SECRET)
     http_via: Literal["prefect", "direct"] = Field(
         "prefect", description="HTTP runs as memo-task flow runs (prefect) or plain runner calls (direct)"
     )
@@ -142,6 +187,7 @@ class Settings(BaseSettings):
     guard_policy: Path | None = Field(None, description="JSON file extending the guard's policy")
     stderr_tail: int = Field(2000, ge=100, description="characters of stderr kept in the runlog")
     container: ContainerSettings = Field(default_factory=ContainerSettings)
+    _spring_file: str = PrivateAttr("")
 
     @classmethod
     def settings_customise_sources(
@@ -152,8 +198,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ):
-        # Environment first, then the values of a Spring file passed to __init__.
-        return env_settings, init_settings
+        # An explicit argument beats the environment, which beats the Spring file.
+        return init_settings, env_settings, _SpringFileSource(settings_cls)
 
     @field_validator("busy_start")
     @classmethod
@@ -222,10 +268,11 @@ def _first_line(path: str) -> str:
 
 def timezone_source(settings: "Settings") -> str:
     """Why ``settings.timezone`` is what it is, for ``config``."""
-    if os.environ.get("MEMO_TIMEZONE", "").strip():
+    source = settings.source_of("timezone")
+    if source == "environment":
         return "MEMO_TIMEZONE"
-    key, source = host_timezone()
-    return f"the host's ({source})" if key == settings.timezone else "set explicitly"
+    key, found_in = host_timezone()
+    return f"the host's ({found_in})" if source == "default" and key == settings.timezone else "set explicitly"
 
 
 def cron_to_five_fields(expression: str) -> str:
@@ -308,6 +355,7 @@ def load_settings(config_file: str | os.PathLike | None = None) -> Settings:
 
     Any invalid value raises ``ConfigError`` naming the setting and its variable.
     """
+    named_by = "--config" if config_file else "MEMO_CONFIG"
     config_file = config_file or os.environ.get("MEMO_CONFIG")
     file_values: dict[str, object] = {}
     if config_file:
@@ -324,10 +372,16 @@ def load_settings(config_file: str | os.PathLike | None = None) -> Settings:
         container = ContainerSettings()
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, "MEMO_CONTAINER_")) from None
+    reading = _SPRING_VALUES.set(file_values)
     try:
-        return Settings(**file_values, container=container)
+        settings = Settings(container=container)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+    finally:
+        _SPRING_VALUES.reset(reading)
+    if config_file:
+        settings._spring_file = f"{config_file} ({named_by})"
+    return settings
 
 
 def describe_validation_error(exc: ValidationError, prefix: str = "MEMO_") -> str:
@@ -349,17 +403,88 @@ def describe_validation_error(exc: ValidationError, prefix: str = "MEMO_") -> st
     return "; ".join(problems)
 
 
-def settings_table() -> list[tuple[str, str, str, str]]:
-    """Rows of (variable, old Spring key, default, meaning) for the README."""
+def hide_password(url: str) -> str:
+    """A database URL as ``config`` prints it: the password, and any query value that
+    names a password or token, as ``***``."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL SQLAlchemy reads: it may be anything
+        return "***"
+    hidden = {k: "***" for k in parsed.query if re.search(r"pass|pwd|secret|token", k, re.I)}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+
+
+def shown_value(model: BaseSettings, name: str) -> object:
+    """The value of field ``name`` as ``config`` prints it: a secret field (``SECRET``)
+    hidden; a URL keeps its host and database, a dict its keys."""
+    value = getattr(model, name)
+    if not (type(model).model_fields[name].json_schema_extra or {}).get("secret") or not value:
+        return value
+    if isinstance(value, dict):
+        return {key: "***" for key in value}
+    return hide_password(value) if name.endswith("_url") else "***"
+
+
+def shown_settings(settings: Settings) -> dict[str, object]:
+    """Every setting in force as JSON values, secrets hidden, with ``sources``: where each came from."""
+    data = settings.model_dump(mode="json")
+    sources = {}
+    for prefix, model, values in (("", settings, data), ("container.", settings.container, data["container"])):
+        for name, field in type(model).model_fields.items():
+            if name == "container":
+                continue
+            if (field.json_schema_extra or {}).get("secret"):
+                values[name] = shown_value(model, name)
+            sources[prefix + name] = model.source_of(name)
+    data["sources"] = sources
+    return data
+
+
+def settings_table(settings: Settings) -> list[tuple[str, str, str, str, str]]:
+    """Rows of (variable, value in force, source, default, meaning), secrets hidden."""
     spring = {v: k for k, v in SPRING_KEYS.items()}
     spring["database_url"] = "spring.datasource.url/.username/.password"
     rows = []
-    for name, field in Settings.model_fields.items():
-        if name == "container":
-            continue
-        default = field.default if field.default_factory is None else field.default_factory()
-        rows.append((f"MEMO_{name.upper()}", spring.get(name, ""), str(default), field.description or ""))
-    for name, field in ContainerSettings.model_fields.items():
-        default = field.default if field.default_factory is None else field.default_factory()
-        rows.append((f"MEMO_CONTAINER_{name.upper()}", "", str(default), field.description or ""))
+    for prefix, model in (("MEMO_", settings), ("MEMO_CONTAINER_", settings.container)):
+        for name, field in type(model).model_fields.items():
+            if name == "container":
+                continue
+            default = field.default if field.default_factory is None else field.default_factory()
+            source = model.source_of(name)
+            if source == "spring file":
+                source = f"spring file ({spring[name]})"
+            elif source == "default" and name == "timezone":
+                source = f"default (the host's: {host_timezone()[1]})"
+            rows.append((prefix + name.upper(), _cell(shown_value(model, name)), source,
+                         _cell(default), field.description or ""))
     return rows
+
+
+def settings_notes(settings: Settings) -> list[str]:
+    """What ``config --table`` says below the table: the Spring file read, and why a Prefect
+    Block is never a source here."""
+    spring = settings._spring_file or "none (--config FILE or MEMO_CONFIG names one)"
+    return [
+        f"Spring file: {spring}",
+        "Prefect Blocks (blocks/) are not a source here: a flow run given database_block or "
+        "container_block loads them from its Prefect server, over these values, at run time.",
+    ]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "(unset)"
+    return json.dumps(value) if isinstance(value, dict) else str(value)
+
+
+class DemoSettings(BaseSettings):
+    """The embedded demo's own setting (``MEMO_DEMO_*``; not the runner's, so not in the table)."""
+
+    model_config = SettingsConfigDict(env_prefix="MEMO_DEMO_", extra="ignore")
+
+    library_admin_url: str = Field(
+        "", description="SQLAlchemy URL of a MySQL/MariaDB account that may create the demo's sample "
+        "library database and its reader (empty: root@127.0.0.1:3306)"
+    )

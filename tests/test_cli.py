@@ -75,6 +75,28 @@ def test_doctor_reports_what_is_wrong(tmp_path, env):
     assert out.returncode == 1 and "table 'task' is missing" in out.stdout
 
 
+def test_config_table_shows_each_value_its_source_and_no_secret(tmp_path):
+    spring = tmp_path / "application.properties"
+    spring.write_text("server.port=8090\ndocker.image.python=oapen/img\n"
+                      "spring.datasource.url=jdbc:mysql://db.example:3306/oapen_memo\n"
+                      "spring.datasource.username=memo\nspring.datasource.password=spring-pw-31c7\n")
+    env = {"MEMO_HTTP_PORT": "9000", "MEMO_HTTP_TOKEN": "tok-8d1e",
+           "MEMO_CONTAINER_ENVIRONMENT": '{"LIBRARY_DB_PASSWORD": "lib-pw-5a0b"}'}
+    out = cli("--config", str(spring), "config", "--table", env=env)
+    assert out.returncode == 0, out.stderr
+    rows = {cells[1].strip("`"): cells[2:4] for line in out.stdout.splitlines() if line.startswith("| `MEMO_")
+            for cells in [[c.strip() for c in line.split("|")]]}
+    assert rows["MEMO_HTTP_PORT"] == ["`9000`", "environment"]  # the environment beats server.port
+    assert rows["MEMO_DOCKER_IMAGE"] == ["`oapen/img`", "spring file (docker.image.python)"]
+    assert rows["MEMO_CONCURRENCY"] == ["`2`", "default"]
+    assert rows["MEMO_HTTP_TOKEN"] == ["`***`", "environment"]
+    assert f"Spring file: {spring} (--config)" in out.stdout and "Prefect Blocks (blocks/) are not a source" in out.stdout
+    as_json = cli("config", env={**env, "MEMO_CONFIG": str(spring)})
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["sources"]["http_port"] == "environment"
+    for secret in ("spring-pw-31c7", "tok-8d1e", "lib-pw-5a0b"):
+        assert secret not in out.stdout + out.stderr + as_json.stdout + as_json.stderr
+
+
 @pytest.mark.parametrize("command", [["due", "--help"], ["guard", "--help"]])
 def test_fast_commands_do_not_import_prefect(command):
     code = (

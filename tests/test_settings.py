@@ -3,7 +3,15 @@
 import pytest
 
 from memo.errors import ConfigError
-from memo.settings import cron_to_five_fields, jdbc_to_sqlalchemy, load_settings
+from memo.settings import (
+    ContainerSettings,
+    Settings,
+    cron_to_five_fields,
+    jdbc_to_sqlalchemy,
+    load_settings,
+    settings_table,
+    shown_settings,
+)
 
 SPRING = """\
 # the Java runner's application.properties
@@ -50,6 +58,68 @@ def test_environment_overrides_file(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMO_CONFIG", str(path))
     s = load_settings()
     assert s.http_port == 9000 and s.docker_image == "oapen/ubuntu2204python310"
+
+
+def test_explicit_beats_environment_beats_spring_file_beats_default(tmp_path, monkeypatch):
+    """One setting (the HTTP port) through each source in turn, and where each value came from."""
+    path = tmp_path / "application.properties"
+    path.write_text(SPRING)  # server.port=8090
+    s = load_settings()
+    assert (s.http_port, s.source_of("http_port")) == (8085, "default")
+    s = load_settings(path)
+    assert (s.http_port, s.source_of("http_port")) == (8090, "spring file")
+    monkeypatch.setenv("MEMO_HTTP_PORT", "9000")
+    s = load_settings(path)
+    assert (s.http_port, s.source_of("http_port")) == (9000, "environment")
+    assert s.source_of("docker_image") == "spring file" and s.source_of("concurrency") == "default"
+    s = Settings(http_port=7000)  # an explicit argument (the demo's own database, a test's folders)
+    assert (s.http_port, s.source_of("http_port")) == (7000, "explicit")
+    monkeypatch.setenv("MEMO_DATABASE_URL", "sqlite:///production.sqlite")
+    assert Settings(database_url="sqlite:///demo.sqlite").database_url == "sqlite:///demo.sqlite"
+
+
+def test_an_explicit_config_file_beats_memo_config(tmp_path, monkeypatch):
+    explicit, from_env = tmp_path / "explicit.properties", tmp_path / "env.properties"
+    explicit.write_text("server.port=8091\n")
+    from_env.write_text("server.port=8092\n")
+    monkeypatch.setenv("MEMO_CONFIG", str(from_env))
+    assert load_settings().http_port == 8092
+    assert load_settings(explicit).http_port == 8091
+
+
+def test_container_settings_say_where_they_came_from(monkeypatch):
+    monkeypatch.setenv("MEMO_CONTAINER_MEMORY", "2g")
+    s = load_settings()
+    assert s.source_of("container.memory") == "environment" and s.source_of("container.cpus") == "default"
+    assert ContainerSettings(memory="3g").source_of("memory") == "explicit"
+
+
+def test_the_table_shows_each_value_in_force_and_its_source(tmp_path, monkeypatch):
+    path = tmp_path / "application.properties"
+    path.write_text(SPRING)
+    monkeypatch.setenv("MEMO_HTTP_PORT", "9000")
+    rows = {row[0]: row for row in settings_table(load_settings(path))}
+    assert rows["MEMO_HTTP_PORT"][1:4] == ("9000", "environment", "8085")
+    assert rows["MEMO_DOCKER_IMAGE"][2] == "spring file (docker.image.python)"
+    assert rows["MEMO_BUSY_HOURS"][1:3] == ("4.0", "spring file (taskRunner.busy.hours)")
+    assert rows["MEMO_CONCURRENCY"][1:3] == ("2", "default")
+    assert rows["MEMO_CONTAINER_MEMORY"][1:3] == ("1g", "default")
+    assert set(rows) == {f"MEMO_{n.upper()}" for n in Settings.model_fields if n != "container"} | {
+        f"MEMO_CONTAINER_{n.upper()}" for n in ContainerSettings.model_fields}
+
+
+def test_secrets_are_never_shown(tmp_path, monkeypatch):
+    path = tmp_path / "application.properties"
+    path.write_text(SPRING)  # spring.datasource.password=p@ss:w/rd
+    monkeypatch.setenv("MEMO_HTTP_TOKEN", "tok-4f2a9c")
+    monkeypatch.setenv("MEMO_CONTAINER_ENVIRONMENT", '{"LIBRARY_DB_PASSWORD": "lib-pw-77e1"}')
+    s = load_settings(path)
+    shown = repr(settings_table(s)) + repr(shown_settings(s))
+    for secret in ("p@ss", "p%40ss", "tok-4f2a9c", "lib-pw-77e1"):
+        assert secret not in shown
+    assert "memo:***@db.example:3306/oapen_memo" in shown and "LIBRARY_DB_PASSWORD" in shown
+    monkeypatch.setenv("MEMO_DATABASE_URL", "mysql+pymysql://memo@db/oapen_memo?password=q-pw-12")
+    assert "q-pw-12" not in repr(shown_settings(load_settings()))
 
 
 def test_container_settings_from_environment(monkeypatch):
