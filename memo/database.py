@@ -233,16 +233,16 @@ class MemoDatabase:
     def ping(self) -> None:
         self._with_retry("connect", lambda c: c.execute(sa.text("SELECT 1")))
 
-    def problems(self) -> list[str]:
-        """For ``doctor``: can we read the tables and are they MEMO's?"""
-        try:
-            def check(conn: sa.Connection) -> list[str]:
-                names = set(sa.inspect(conn).get_table_names())
-                missing = [t for t in ("homedir", "task", "script", "query", "runlog") if t not in names]
-                return [f"table '{t}' is missing" for t in missing]
-            return self._with_retry("inspect the tables", check)
-        except DatabaseUnavailable as exc:
-            return [exc.message]
+    def missing_tables(self) -> list[str]:
+        """Which of MEMO's tables (``schema.RUNNER_TABLES``) this database lacks, for ``doctor``.
+
+        Raises:
+            DatabaseUnavailable: it cannot be reached or refuses the login.
+        """
+        def check(conn: sa.Connection) -> list[str]:
+            names = set(sa.inspect(conn).get_table_names())
+            return [t for t in schema.RUNNER_TABLES if t not in names]
+        return self._with_retry("inspect the tables", check)
 
 
 class DatabaseLibrary:

@@ -1,6 +1,7 @@
 """``memo-taskrunner doctor``: everything a night needs, checked, with what to do about it.
 
-``FAIL`` lines are what stops a night (exit status 1); ``WARN`` lines are what leaves the
+One line per check: ``ok`` with what was found, ``FAIL`` with what is wrong, ``skip`` for
+what could not be checked because what it needs failed first. ``FAIL`` lines are what stops a night (exit status 1); ``WARN`` lines are what leaves the
 host open - the Prefect API answering without authentication, scripts on a network
 where the allow-list does not hold, the HTTP API without a token where others reach it.
 A night still runs with them, so they do not change the exit status.
@@ -10,51 +11,85 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from memo.database import MemoDatabase
+from memo.errors import DatabaseUnavailable
 from memo.sandbox import make_sandbox
+from memo.sandbox.base import Check
 from memo.sandbox.egress import parse_allow_list
+from memo.schema import RUNNER_TABLES
 from memo.settings import Settings
 
 
-def _folder_problems(path: Path, what: str) -> list[str]:
+MIN_FREE = 512 * 1024 * 1024
+"""Bytes free below which a folder FAILs: a night's exports need room."""
+
+
+def database_check(settings: Settings) -> Check:
+    """Reachable, and MEMO's tables there (a wrong database name answers too)."""
+    try:
+        db = MemoDatabase(settings.database_url, retries=1)
+    except Exception as exc:  # its text may hold the URL's password: only the kind is said
+        return Check("database", [f"MEMO_DATABASE_URL is no database URL this runner can use ({type(exc).__name__})"])
+    where = db.where()
+    try:
+        missing = db.missing_tables()
+    except DatabaseUnavailable as exc:
+        return Check("database", [f"{where}: {exc.message}"])
+    finally:
+        db.dispose()
+    if missing:
+        return Check("database", [f"{where} reachable, but MEMO's tables {', '.join(missing)} are missing: "
+                                  "MEMO_DATABASE_URL must name MEMO's oapen_memo"])
+    return Check("database", found=f"{where} reachable, tables {', '.join(RUNNER_TABLES)} present")
+
+
+def folder_check(path: Path, what: str, variable: str) -> Check:
+    """The folder exists (made if not), a file can be written in it, and there is room."""
     try:
         path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".memo-doctor-"):
+            pass
     except OSError as exc:
-        return [f"{what} {path} cannot be created: {exc.strerror}"]
-    if not os.access(path, os.W_OK | os.X_OK):
-        return [f"{what} {path} is not writable by this user"]
+        return Check(what, [f"{path} ({variable}) is not writable by this user: {exc.strerror or exc}"])
     free = shutil.disk_usage(path).free
-    if free < 512 * 1024 * 1024:
-        return [f"{what} {path} has only {free // (1024 * 1024)} MB free"]
-    return []
+    if free < MIN_FREE:
+        return Check(what, [f"{path} ({variable}) has only {free // (1024 * 1024)} MB free"])
+    return Check(what, found=f"{path} writable, {free / 1024 ** 3:.1f} GB free")
 
 
-def collect_problems(settings: Settings) -> dict[str, list[str]]:
-    checks: dict[str, list[str]] = {}
-    db = MemoDatabase(settings.database_url, retries=1)
-    checks["database"] = db.problems()
-    db.dispose()
-    checks["exports folder"] = _folder_problems(settings.exports_dir, "exports folder")
-    checks["work folder"] = _folder_problems(settings.work_dir, "work folder")
+def sandbox_checks(settings: Settings) -> list[Check]:
     try:
-        sandbox = make_sandbox(settings)
-        checks[f"sandbox ({settings.sandbox})"] = sandbox.problems()
+        return make_sandbox(settings).checks()
     except Exception as exc:  # a sandbox that cannot even be built is the finding
-        checks[f"sandbox ({settings.sandbox})"] = [str(exc)]
-    if settings.guard_policy:
-        try:
-            from guard import load_policy
+        return [Check(f"sandbox ({settings.sandbox})", [str(exc)])]
 
-            load_policy(settings.guard_policy)
-            checks["guard policy"] = []
-        except (OSError, ValueError) as exc:
-            checks["guard policy"] = [str(exc)]
+
+def guard_policy_check(path: Path) -> Check:
+    try:
+        from guard import load_policy
+
+        load_policy(path)
+    except (OSError, ValueError) as exc:
+        return Check("guard policy", [str(exc)])
+    return Check("guard policy", found=f"{path} (MEMO_GUARD_POLICY) loaded")
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """What a night needs from this host: database, folders, sandbox (engine, image, network)."""
+    checks = [
+        database_check(settings),
+        folder_check(settings.exports_dir, "exports folder", "MEMO_EXPORTS_DIR"),
+        folder_check(settings.work_dir, "work folder", "MEMO_WORK_DIR"),
+        *sandbox_checks(settings),
+    ]
+    if settings.guard_policy:
+        checks.append(guard_policy_check(settings.guard_policy))
     return checks
 
 
@@ -144,9 +179,9 @@ def http_api_warnings(settings: Settings) -> list[str]:
     return []
 
 
-def control_plane_findings(settings: Settings, prefect_api: tuple[str | None, str | None] = (None, None)
-                           ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """(problems, warnings) of the control plane: who, besides MEMO Manager and the operator,
+def control_plane_checks(settings: Settings, prefect_api: tuple[str | None, str | None] = (None, None)
+                         ) -> tuple[list[Check], dict[str, list[str]]]:
+    """The control plane's checks and warnings: who, besides MEMO Manager and the operator,
     can reach the Prefect API and the HTTP API.
 
     Args:
@@ -155,28 +190,44 @@ def control_plane_findings(settings: Settings, prefect_api: tuple[str | None, st
     """
     url, auth = prefect_api
     prefect_problems, prefect_warnings = prefect_api_findings(url, auth)
-    problems = {"Prefect API": prefect_problems}
+    if not url:
+        answered = "PREFECT_API_URL unset: the commands start a temporary server of their own, with an auth string"
+    else:
+        answered = f"{url} answers" + (" PREFECT_API_AUTH_STRING and refuses requests without it" if auth else "")
+    token = "MEMO_HTTP_TOKEN set" if settings.http_token else "no MEMO_HTTP_TOKEN (this host only reaches it)"
+    checks = [Check("Prefect API", prefect_problems, found=answered),
+              Check("HTTP API", found=f"listens on {settings.http_host}:{settings.http_port}, {token}")]
     warnings = {
         "Prefect API": prefect_warnings,
         "container network": container_network_warnings(settings, url),
         "HTTP API": http_api_warnings(settings),
     }
-    return problems, warnings
+    return checks, warnings
 
 
 def run_doctor(settings: Settings, prefect_api: tuple[str | None, str | None] = (None, None)) -> int:
-    """Print ok/FAIL/WARN per check; exit status 1 when anything FAILs."""
-    checks = collect_problems(settings)
-    control_problems, warnings = control_plane_findings(settings, prefect_api)
-    checks.update(control_problems)
-    for name in {**checks, **warnings}:
-        for problem in checks.get(name, []):
-            print(f"FAIL  {name}: {problem}")
-        for warning in warnings.get(name, []):
-            print(f"WARN  {name}: {warning}")
-        if not checks.get(name) and not warnings.get(name):
-            print(f"ok    {name}")
-    failed = sum(bool(p) for p in checks.values())
+    """Print a line per check (ok / FAIL / WARN / skip); exit status 1 when anything FAILs."""
+    control, warnings = control_plane_checks(settings, prefect_api)
+    checks = run_checks(settings) + control
+    named = {check.name for check in checks}
+    checks += [Check(name) for name in warnings if name not in named and warnings[name]]
+    for check in checks:
+        for line in doctor_lines(check, warnings.get(check.name, [])):
+            print(line)
+    failed = sum(bool(c.problems) for c in checks)
+    skipped = sum(bool(c.not_checked) and not c.problems for c in checks)
     warned = sum(len(w) for w in warnings.values())
-    print(f"{len(checks) - failed}/{len(checks)} checks passed, {warned} warning(s)", file=sys.stderr)
+    print(f"{len(checks) - failed - skipped}/{len(checks)} checks passed, {skipped} not checked, "
+          f"{warned} warning(s)", file=sys.stderr)
     return 1 if failed else 0
+
+
+def doctor_lines(check: Check, warnings: list[str]) -> list[str]:
+    """A check's lines: its problems and warnings, else what it found (or why it was not checked)."""
+    lines = [f"FAIL  {check.name}: {p}" for p in check.problems]
+    lines += [f"WARN  {check.name}: {w}" for w in warnings]
+    if lines:
+        return lines
+    if check.not_checked:
+        return [f"skip  {check.name}: not checked: {check.not_checked}"]
+    return [f"ok    {check.name}: {check.found}"]

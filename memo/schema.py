@@ -98,6 +98,10 @@ runlog = Table(
 )
 
 
+RUNNER_TABLES = tuple(metadata.tables)
+"""MEMO's tables the runner reads and writes (``doctor`` checks they are there)."""
+
+
 def create_schema(engine: Engine) -> None:
     """Create MEMO's tables (demo and tests only). On MySQL, with MEMO's utf8mb4_bin collation."""
     if engine.dialect.name in ("mysql", "mariadb"):

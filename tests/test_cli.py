@@ -72,7 +72,8 @@ def test_doctor_reports_what_is_wrong(tmp_path, env):
     out = cli("doctor", env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     out = cli("doctor", env={**env, "MEMO_DATABASE_URL": f"sqlite:///{tmp_path}/empty.sqlite"})
-    assert out.returncode == 1 and "table 'task' is missing" in out.stdout
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "FAIL  database: " in out.stdout and "tables homedir, query, script, task, runlog are missing" in out.stdout
 
 
 def test_config_table_shows_each_value_its_source_and_no_secret(tmp_path):

@@ -59,6 +59,18 @@ class SandboxResult:
         return self.exit_code == 0 and not self.timed_out
 
 
+@dataclass
+class Check:
+    """One thing ``doctor`` checks: what is wrong with it, else what it found."""
+
+    name: str
+    problems: list[str] = field(default_factory=list)
+    found: str = ""
+    """What was checked and seen when it passes, e.g. ``Podman 4.9.3 at unix:///run/podman.sock``."""
+    not_checked: str = ""
+    """Why it could not be checked: what it needs failed first."""
+
+
 class Sandbox(Protocol):
     name: str
 
@@ -70,8 +82,12 @@ class Sandbox(Protocol):
         """
         ...
 
+    def checks(self) -> list[Check]:
+        """For ``doctor``: each thing this sandbox needs here, checked."""
+        ...
+
     def problems(self) -> list[str]:
-        """What stops this sandbox from working here, for ``doctor``; empty when fine."""
+        """What stops this sandbox from working here (the checks' problems); empty when fine."""
         ...
 
     def remove_orphans(self) -> int:

@@ -44,7 +44,7 @@ import requests.exceptions
 from docker.utils import kwargs_from_env
 
 from memo.errors import ConfigError, ExportWriteError, SandboxUnavailable
-from memo.sandbox.base import CHUNK, SandboxJob, SandboxResult, StderrTail, write_out
+from memo.sandbox.base import CHUNK, Check, SandboxJob, SandboxResult, StderrTail, write_out
 from memo.sandbox.egress import FORWARDER, NET_DIR, EgressPlan, EgressRelay, forbidden_environment
 
 log = logging.getLogger("memo.sandbox.docker")
@@ -124,6 +124,15 @@ def engine_problem(version: dict) -> str | None:
             "output; upgrade to 24.0.7 or newer"
         )
     return None
+
+
+def engine_name(version: dict) -> str:
+    """The engine that answered ``GET /version``, as an operator names it: ``Podman 4.9.3``."""
+    components = version.get("Components") or []
+    podman = next((c for c in components if "podman" in str(c.get("Name", "")).lower()), None)
+    if podman is not None:
+        return f"Podman {podman.get('Version') or version.get('Version')}"
+    return f"Docker Engine {version.get('Version')}"
 
 
 def _proc_start_time(pid: int) -> str | None:
@@ -743,35 +752,62 @@ class DockerSandbox:
 
     # --- for doctor and the runner's start -------------------------------------------
 
+    def checks(self) -> list[Check]:
+        """For ``doctor``: the engine and its version, the image, the scripts' network, each
+        with what was found; what needs the engine is not checked when it does not answer."""
+        engine, api = self._engine_check()
+        if api is None:
+            image = Check("image", not_checked=f"{self.image}: the container engine does not answer")
+        else:
+            image = self._image_check(api)
+        return [engine, image, self._network_check(api)]
+
     def problems(self) -> list[str]:
+        return [problem for check in self.checks() for problem in check.problems]
+
+    def _engine_check(self) -> tuple[Check, docker.APIClient | None]:
+        """The engine's check, and the client when the engine answers."""
+        named_by = ("MEMO_CONTAINER_DOCKER_HOST" if self.container.docker_host else
+                    "DOCKER_HOST" if os.environ.get("DOCKER_HOST") else
+                    "neither MEMO_CONTAINER_DOCKER_HOST nor DOCKER_HOST: the default socket")
         try:
             api = self._api()
-            api.ping()
             version = api.version(api_version=False)
         except SandboxUnavailable as exc:
-            return [exc.message]
+            return Check("container engine", [f"{exc.message} (the endpoint is from {named_by})"]), None
         except _ENGINE_ERRORS as exc:
-            return [self._unavailable("ping", exc).message]
-        found = []
+            message = self._unavailable("version", exc).message
+            return Check("container engine", [f"{message} (the endpoint is from {named_by})"]), None
         problem = engine_problem(version)
         if problem:
-            found.append(problem)
+            return Check("container engine", [f"{problem} (at {self.endpoint})"]), api
+        return Check("container engine", found=(
+            f"{engine_name(version)} at {self.endpoint} (from {named_by}), Docker API "
+            f"{version.get('ApiVersion')}: new enough (Podman 4.0+, Docker Engine 24.0.7+)")), api
+
+    def _image_check(self, api: docker.APIClient) -> Check:
         try:
             missing = self._image_missing(api)
         except SandboxUnavailable as exc:
             missing = exc.message
-        if missing:
-            found.append(missing)
-        found += self._egress_problems()
+        return Check("image", [missing]) if missing else Check("image", found=f"{self.image} is on the engine")
+
+    def _network_check(self, api: docker.APIClient | None) -> Check:
+        """The allow-list's endpoints resolve and its forwarder is readable; a named network exists."""
+        problems = self._egress_problems()
         network = self.container.network
-        if network not in ("host", "none", "bridge", "default") and not network.startswith("container:"):
+        if api is not None and network not in ("host", "none", "bridge", "default") \
+                and not network.startswith("container:"):
             try:
                 api.inspect_network(network)
             except docker.errors.NotFound:
-                found.append(f"network {network!r} (MEMO_CONTAINER_NETWORK) does not exist on the engine")
+                problems.append(f"network {network!r} (MEMO_CONTAINER_NETWORK) does not exist on the engine")
             except _ENGINE_ERRORS:
                 pass
-        return found
+        if network != "none":
+            return Check("container network", problems, found=f"MEMO_CONTAINER_NETWORK={network}")
+        reach = self.egress.describe() if self.egress else "nothing"
+        return Check("container network", problems, found=f"none: scripts reach only {reach} (MEMO_CONTAINER_ALLOW)")
 
     def _egress_problems(self) -> list[str]:
         """Allowed endpoints this host cannot resolve, and a forwarder the container cannot read."""

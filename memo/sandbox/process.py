@@ -20,7 +20,7 @@ import time
 from typing import BinaryIO
 
 from memo.errors import SandboxUnavailable
-from memo.sandbox.base import CHUNK, SandboxJob, SandboxResult, StderrTail, write_out
+from memo.sandbox.base import CHUNK, Check, SandboxJob, SandboxResult, StderrTail, write_out
 
 log = logging.getLogger("memo.sandbox.process")
 
@@ -133,10 +133,13 @@ class ProcessSandbox:
     def _ended(self, proc: subprocess.Popen) -> bool:
         return proc.poll() is not None
 
-    def problems(self) -> list[str]:
+    def checks(self) -> list[Check]:
         if not os.access(self.python, os.X_OK):
-            return [f"python interpreter {self.python} is not executable"]
-        return []
+            return [Check("sandbox (process)", [f"python interpreter {self.python} is not executable"])]
+        return [Check("sandbox (process)", found=f"scripts run as {self.python} on this host, in no container")]
+
+    def problems(self) -> list[str]:
+        return [problem for check in self.checks() for problem in check.problems]
 
     def remove_orphans(self) -> int:
         return 0

@@ -151,8 +151,8 @@ def test_doctor_tells_the_closed_api_from_an_open_one(closed, prefect_harness, t
     out = _doctor(opened)
     assert out.returncode == 0, out.stdout + out.stderr
     warnings = [line for line in out.stdout.splitlines() if line.startswith("WARN  ")]
-    assert [w.split(":")[0] for w in warnings] == ["WARN  Prefect API", "WARN  container network", "WARN  HTTP API"]
-    assert "answers without authentication" in warnings[0] and "MEMO_CONTAINER_NETWORK=host" in warnings[1]
+    assert [w.split(":")[0] for w in warnings] == ["WARN  container network", "WARN  Prefect API", "WARN  HTTP API"]
+    assert "MEMO_CONTAINER_NETWORK=host" in warnings[0] and "answers without authentication" in warnings[1]
 
 
 def test_a_script_run_by_the_worker_reaches_no_control_plane(closed, tmp_path):
