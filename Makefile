@@ -15,6 +15,7 @@ STAMP  := $(VENV)/.installed
 PACKAGES := $(wildcard */__init__.py)
 
 $(STAMP): pyproject.toml $(PACKAGES)
+	@echo "setup: $(VENV) with memo-taskrunner and its test dependencies (pip)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -27,11 +28,16 @@ podman:
 	bash docker/podman-up.sh
 
 # The sample library lives in the local MariaDB, read by the scripts as production's is.
-# Containers when Podman can be set up here (root, apt), the process sandbox otherwise.
+# Containers when Podman can be set up here (root, apt), the process sandbox otherwise:
+# podman-up.sh's step lines show as they come, the tools' output stays in PODMAN_LOG.
+PODMAN_LOG := var/demo/podman-up.log
+
 demo: setup
-	bash .ci/mariadb-up.sh
-	-bash docker/podman-up.sh > var-podman-up.log 2>&1 || echo "demo: no container runtime (see var-podman-up.log); using the process sandbox"
-	@rm -f var-podman-up.log
+	@echo "setup: MariaDB on 127.0.0.1:3306 (.ci/mariadb-up.sh)"
+	@bash .ci/mariadb-up.sh
+	@echo "setup: Podman's Docker API and the script image (docker/podman-up.sh; full output in $(PODMAN_LOG))"
+	@MEMO_PODMAN_LOG=$(PODMAN_LOG) bash docker/podman-up.sh >/dev/null \
+	    || echo "demo: no container runtime (docker/podman-up.sh failed; its full output: $(PODMAN_LOG)); using the process sandbox"
 	$(BIN)/memo-taskrunner demo
 
 test: setup podman

@@ -14,6 +14,9 @@
 #   MEMO_DEBIAN_MIRROR  debootstrap mirror      (default: from this machine's apt sources)
 #   MEMO_PODMAN_PYTHON  host python for pip     (default: a python3.11 that has pip)
 #   MEMO_PODMAN_REBUILD=1  rebuild the image (and the cached rootfs)
+#   MEMO_PODMAN_LOG    a file for the full output (apt-get, pip, debootstrap and these
+#                      lines), rewritten each run; stderr then gets only the
+#                      "podman-up: ..." lines (default: everything on stderr)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,8 +29,19 @@ PIP_PACKAGES=(mysql-connector-python tinyhtml rfeed)
 # The rootfs cache is keyed on what goes into it; bump RECIPE when the recipe changes.
 RECIPE=3
 
-log() { echo "podman-up: $*" >&2; }
-die() { echo "podman-up: ERROR: $*" >&2; exit 1; }
+# Fd 8: where the tools' own output goes (the log file, or stderr).
+LOGFILE=${MEMO_PODMAN_LOG:-}
+if [ -n "$LOGFILE" ]; then
+    mkdir -p "$(dirname "$LOGFILE")"
+    LOGFILE=$(cd "$(dirname "$LOGFILE")" && pwd)/$(basename "$LOGFILE")
+    exec 8>"$LOGFILE"
+else
+    exec 8>&2
+fi
+log() { echo "podman-up: $*" >&2; [ -z "$LOGFILE" ] || echo "podman-up: $*" >&8; }
+die() { log "ERROR: $*"; exit 1; }
+# Any failure, a tool's included, names the log that has the tool's words.
+trap 'rc=$?; [ "$rc" = 0 ] || [ -z "$LOGFILE" ] || echo "podman-up: failed (exit $rc); the full output: $LOGFILE" >&2' EXIT
 
 [ "$(id -u)" = 0 ] || die "must run as root (rootful Podman)"
 mkdir -p "$STATE"
@@ -49,8 +63,9 @@ command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends podman runc debootstrap curl >&2
+    apt-get update -qq >&8 2>&8 || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends podman runc debootstrap curl >&8 2>&8 \
+        || die "apt-get install podman runc debootstrap curl failed"
 fi
 export PATH=$PATH:/usr/sbin:/sbin
 
@@ -124,14 +139,15 @@ if ! ping; then
     fi
     rm -f "$SOCK"
     log "starting podman system service on $SOCK"
-    # setsid: not in our process group; 9>&-: the service must not hold our lock.
+    # setsid: not in our process group; 9>&-: the service must not hold our lock, 8>&-: nor
+    # our log (or the caller's stderr: a `make demo | tee` would wait for the service).
     # In $STATE: conmon drops an "oom" file in its working directory when a container is
     # OOM-killed (a test does that), which must not land in the checkout.
     (cd "$STATE" && exec setsid podman system service --time=0 "unix://$SOCK" \
-        </dev/null >>"$STATE/service.log" 2>&1 9>&-) &
+        </dev/null >>"$STATE/service.log" 2>&1 9>&- 8>&-) &
     echo $! >"$STATE/podman.pid"
     for _ in $(seq 150); do ping && break; sleep 0.1; done
-    ping || { tail -20 "$STATE/service.log" >&2; die "the Podman API did not come up on $SOCK"; }
+    ping || { tail -20 "$STATE/service.log" >&8; die "the Podman API did not come up on $SOCK (its log: $STATE/service.log)"; }
 fi
 
 # --- the script image ----------------------------------------------------------------
@@ -183,13 +199,14 @@ build_rootfs_tar() {   # $1 = the tarball to write
     py=$(host_python) || die "need a Python $PY_MINOR with pip on the host to install ${PIP_PACKAGES[*]} (set MEMO_PODMAN_PYTHON)"
     log "debootstrap $SUITE from $mirror (about 40 s)"
     debootstrap --variant=minbase --include=python3,ca-certificates "$SUITE" "$rootfs" "$mirror" \
-        >"$build/debootstrap.log" 2>&1 || { tail -20 "$build/debootstrap.log" >&2; die "debootstrap failed"; }
+        >"$build/debootstrap.log" 2>&1 || { tail -20 "$build/debootstrap.log" >&8; die "debootstrap failed (its log: $build/debootstrap.log)"; }
     local got
     got=$(ls "$rootfs/usr/lib" | grep -E '^python3\.[0-9]+$' | sort -V | tail -1)
     [ "$got" = "python$PY_MINOR" ] || die "the rootfs has $got, expected python$PY_MINOR"
     log "pip install ${PIP_PACKAGES[*]} into the rootfs (with $py)"
     "$py" -m pip install --quiet --disable-pip-version-check --no-compile --no-warn-script-location \
-        --target "$rootfs/usr/local/lib/python$PY_MINOR/dist-packages" "${PIP_PACKAGES[@]}" >&2
+        --target "$rootfs/usr/local/lib/python$PY_MINOR/dist-packages" "${PIP_PACKAGES[@]}" >&8 2>&8 \
+        || die "pip install ${PIP_PACKAGES[*]} failed"
     # The same non-root user as docker/Dockerfile (the runner passes its own --user anyway).
     grep -q '^memo:' "$rootfs/etc/group" || echo "memo:x:10001:" >>"$rootfs/etc/group"
     grep -q '^memo:' "$rootfs/etc/passwd" || echo "memo:x:10001:10001:MEMO scripts:/tmp:/usr/sbin/nologin" >>"$rootfs/etc/passwd"

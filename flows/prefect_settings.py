@@ -64,3 +64,13 @@ def temporary_server_auth(environ: MutableMapping[str, str]) -> bool:
             environ[name] = auth
             changed = True
     return changed
+
+
+def keep_prefect_state_in(home: Path, environ: MutableMapping[str, str] = os.environ) -> bool:
+    """The demo's Prefect state (its temporary server's database) in its own folder, not the
+    user's ``~/.prefect``: ``PREFECT_HOME`` becomes ``home`` unless the operator named a home or
+    an API (environment, profile or prefect.toml), which then wins. True when it was set."""
+    if environ.get("PREFECT_HOME") or environ.get("PREFECT_API_URL") or _prefect_files_name_an_api():
+        return False
+    environ["PREFECT_HOME"] = str(home)
+    return True

@@ -115,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("httpx", "httpcore", "docker", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    demo_env = {}
+    if args.command == "demo":  # its Prefect state under its folder, unless the operator names theirs
+        from pathlib import Path
+
+        from flows.prefect_settings import keep_prefect_state_in
+
+        home = Path(args.dir).resolve() / "prefect"
+        demo_env = {"PREFECT_HOME": str(home)} if keep_prefect_state_in(home) else {}
     if args.command in ("nightly", "serve", "demo"):
         prefect_environment()
     try:
@@ -123,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from memo.demo.run import run_demo
 
-            return run_demo(args.dir, sandbox=args.sandbox, on=args.date)
+            return run_demo(args.dir, sandbox=args.sandbox, on=args.date, extra_env=demo_env)
         from memo.settings import load_settings
 
         settings = load_settings(args.config)

@@ -1,10 +1,13 @@
 """``memo-taskrunner demo``: a MEMO database of samples, run end to end by the nightly flow.
 
 Everything lands under one folder (default ``var/demo``): the SQLite MEMO
-database, the exports, the work trees. The scripts read the sample library from
-MariaDB/MySQL, as production scripts read the OAPEN library: the demo (re)creates
-the database ``memo_demo_library`` and a read-only account for it through the admin
-URL in ``MEMO_DEMO_LIBRARY_ADMIN_URL`` (default ``mysql+pymysql://root@127.0.0.1:3306``). Scripts run in containers when a Docker
+database, the exports, the work trees, the Prefect state (``memo.cli`` sets it) and
+``env``, the demo's settings for the other commands (``set -a; . var/demo/env; set +a``).
+The scripts read the sample library from MariaDB/MySQL, as production scripts read the
+OAPEN library: the demo (re)creates a database and a read-only account for it, named
+after the folder (``library_names``: two checkouts on one server keep theirs), through
+the admin URL in ``MEMO_DEMO_LIBRARY_ADMIN_URL`` (default
+``mysql+pymysql://root@127.0.0.1:3306``). Scripts run in containers when a Docker
 API answers (``DOCKER_HOST``, or the Podman socket ``docker/podman-up.sh``
 starts) and the image is there, otherwise as local processes — and it says which.
 """
@@ -12,13 +15,16 @@ starts) and the image is there, otherwise as local processes — and it says whi
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
 import secrets
 import sys
 from pathlib import Path
+from typing import Mapping
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from memo import schema
 from memo.demo.samples import (
@@ -28,8 +34,8 @@ from memo.demo.samples import (
     LibraryAccess,
     seed_demo,
 )
-from memo.errors import MemoError
-from memo.settings import ContainerSettings, Settings
+from memo.errors import ConfigError, MemoError
+from memo.settings import ContainerSettings, DemoSettings, Settings, describe_validation_error
 
 LOCAL_IMAGE = "localhost/memo-python:latest"
 PODMAN_ENV = Path(__file__).resolve().parents[2] / "var" / "podman" / "env"
@@ -38,6 +44,7 @@ LIBRARY_ADMIN_ENV = "MEMO_DEMO_LIBRARY_ADMIN_URL"
 DEFAULT_LIBRARY_ADMIN_URL = "mysql+pymysql://root@127.0.0.1:3306"
 LIBRARY_DATABASE = "memo_demo_library"
 LIBRARY_READER = "memo_demo_reader"
+ENV_FILE = "env"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 
@@ -47,7 +54,14 @@ class SampleLibraryUnavailable(MemoError):
 
 
 def library_admin_url() -> str:
-    return os.environ.get(LIBRARY_ADMIN_ENV) or DEFAULT_LIBRARY_ADMIN_URL
+    return DemoSettings().library_admin_url or DEFAULT_LIBRARY_ADMIN_URL
+
+
+def library_names(folder: str | os.PathLike) -> dict[str, str]:
+    """The sample library's database and reader for the demo in ``folder``: named after its
+    absolute path, so a second checkout's demo on the same server never drops or re-keys them."""
+    tag = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:10]
+    return {"database": f"{LIBRARY_DATABASE}_{tag}", "reader": f"{LIBRARY_READER}_{tag}"}
 
 
 def _reader_hosts(server_host: str) -> tuple[str, ...]:
@@ -198,31 +212,89 @@ def build_demo_database(url: str, on: dt.date, library: LibraryAccess) -> list[s
         engine.dispose()
 
 
-def run_demo(folder: str | os.PathLike, *, sandbox: str = "auto", on: dt.date | None = None) -> int:
-    library = create_sample_library()
-    root = Path(folder).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    image = os.environ.get("MEMO_DOCKER_IMAGE", LOCAL_IMAGE)
+def demo_settings(root: Path, sandbox: str, library: LibraryAccess) -> tuple[Settings, str]:
+    """The demo's settings and why its sandbox. Its own database, folders, sandbox and timeout
+    beat ``MEMO_*`` in the environment (the demo drops and re-seeds its database: an operator's
+    ``MEMO_DATABASE_URL`` must never be it); the rest, ``MEMO_DOCKER_IMAGE`` included, is theirs."""
+    try:
+        base = Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    image = base.docker_image if "docker_image" in base.model_fields_set else LOCAL_IMAGE
     chosen, why = pick_sandbox(sandbox, image)
-    settings = Settings(
-        database_url=f"sqlite:///{root / 'memo-demo.sqlite'}",
-        exports_dir=root / "exports",
-        work_dir=root / "work",
-        sandbox=chosen,
-        docker_image=image,
-        task_timeout=120,
-        container=demo_container_settings(library),
-    )
+    own = {
+        "docker_image": image,
+        "database_url": f"sqlite:///{root / 'memo-demo.sqlite'}",
+        "exports_dir": root / "exports",
+        "work_dir": root / "work",
+        "sandbox": chosen,
+        "task_timeout": 120,
+        "container": demo_container_settings(library),
+    }
+    return base.model_copy(update=own), why
+
+
+def demo_environment(settings: Settings, extra: Mapping[str, str]) -> dict[str, str]:
+    """What the other commands need to work on the demo's data (``var/demo/env``)."""
+    values = {
+        "MEMO_DATABASE_URL": settings.database_url,
+        "MEMO_EXPORTS_DIR": str(settings.exports_dir),
+        "MEMO_WORK_DIR": str(settings.work_dir),
+        "MEMO_SANDBOX": settings.sandbox,
+        "MEMO_DOCKER_IMAGE": settings.docker_image,
+        "MEMO_TASK_TIMEOUT": f"{settings.task_timeout:g}",
+        "MEMO_CONTAINER_NETWORK": settings.container.network,
+        "MEMO_CONTAINER_ALLOW": settings.container.allow,
+    }
+    if settings.sandbox == "docker" and docker_host():
+        values["DOCKER_HOST"] = docker_host()
+    return {**values, **extra}
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_UNQUOTABLE = re.compile(r"['\"\\$`\n\r]")
+
+
+def write_env_file(path: Path, values: Mapping[str, str]) -> Path:
+    """``NAME='value'`` lines that a shell (``set -a; . file``) and systemd's ``EnvironmentFile=``
+    read alike: single quotes, so a value is never split, expanded or run; a value that
+    either would read differently (a quote, backslash, ``$``, backquote, line break) is refused."""
+    lines = [
+        "# Written by `memo-taskrunner demo`: its settings, for the other commands on the demo's data:",
+        "#   set -a; . var/demo/env; set +a; .venv/bin/memo-taskrunner due",
+    ]
+    for name, value in values.items():
+        if not _ENV_NAME.fullmatch(name) or _ENV_UNQUOTABLE.search(value):
+            raise ConfigError(f"the demo cannot write {name}={value!r} to {path}: rename the folder")
+        lines.append(f"{name}='{value}'")
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def run_demo(
+    folder: str | os.PathLike, *, sandbox: str = "auto", on: dt.date | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> int:
+    """Set the demo up in ``folder``, run its night, list its exports. ``extra_env``: more
+    lines for its ``env`` file (the CLI's ``PREFECT_HOME``)."""
+    root = Path(folder).resolve()
+    library = create_sample_library(**library_names(root))
+    root.mkdir(parents=True, exist_ok=True)
+    settings, why = demo_settings(root, sandbox, library)
     on = on or settings.today()
     due = build_demo_database(settings.database_url, on, library)
+    env_file = write_env_file(root / ENV_FILE, demo_environment(settings, extra_env or {}))
     print(f"demo: MEMO database {settings.database_url} with {len(due)} task(s) due on {on}")
     print(
         f"demo: sample library {library.database} on {library.host}:{library.port}, "
         f"read-only account {library.user}"
     )
-    print(f"demo: sandbox '{chosen}' — {why}")
-    if chosen == "process":
+    print(f"demo: sandbox '{settings.sandbox}' — {why}")
+    if settings.sandbox == "process":
         print("demo: WARNING the process sandbox isolates nothing; production uses containers")
+    print(f"demo: its settings for the other commands: set -a; . {_shown(env_file)}; set +a")
     sys.stdout.flush()
 
     from flows.nightly import run_nightly_now
@@ -234,3 +306,11 @@ def run_demo(folder: str | os.PathLike, *, sandbox: str = "auto", on: dt.date | 
             print(f"  {path.relative_to(settings.exports_dir)}  ({path.stat().st_size} bytes)")
     print(f"demo: {'all tasks succeeded' if code == 0 else 'some tasks FAILED (see above)'}")
     return code
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when under it (as the README writes it)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
