@@ -1,10 +1,11 @@
 """``memo-taskrunner doctor``: everything a night needs, checked, with what to do about it.
 
 One line per check: ``ok`` with what was found, ``FAIL`` with what is wrong, ``skip`` for
-what could not be checked because what it needs failed first. ``FAIL`` lines are what stops a night (exit status 1); ``WARN`` lines are what leaves the
-host open - the Prefect API answering without authentication, scripts on a network
-where the allow-list does not hold, the HTTP API without a token where others reach it.
-A night still runs with them, so they do not change the exit status.
+what could not be checked because what it needs failed first. ``FAIL`` lines are what
+stops a night (exit status 1); ``WARN`` lines are what leaves the host open - the Prefect
+API answering without authentication, scripts on a network where the allow-list does
+not hold, the HTTP API without a token where others reach it. A night still runs with
+them, so they do not change the exit status.
 """
 
 from __future__ import annotations
