@@ -1,10 +1,11 @@
-"""What the flows share: their settings, fast Prefect settings, and memo.* logs in the run logs.
+"""What the flows share: settings, fast Prefect settings, quiet Failed states, memo.* logs in the run logs.
 
 Kept thin on purpose: every decision about MEMO tasks lives in ``memo/``.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import logging
@@ -61,6 +62,45 @@ def fast_flows() -> Iterator[None]:
         updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = 90
     with temporary_settings(updates=updates):
         yield
+
+
+# -- a Failed state the flow returns is no crash -------------------------------------
+
+_RETURNED_FAILURES: collections.deque[str] = collections.deque(maxlen=64)
+_quiet_lock = threading.Lock()
+_quiet_installed = False
+
+
+class _ReturnedFailureFilter(logging.Filter):
+    """Drops Prefect's crash report of a run that ended on a ``Failed`` state its flow returned.
+
+    Run by a worker or a served deployment, Prefect's engine turns that state, once
+    recorded, into a ``FailedRun`` (message: the state's) and logs it as "Engine execution
+    exited with unexpected exception" with a ~30-line traceback, in the run's logs and the
+    process output. The flow has already logged why it failed. Only a ``FailedRun`` whose
+    message is one the flows returned is dropped: any other exception is still reported.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from prefect.exceptions import FailedRun
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, FailedRun) and str(exc) in _RETURNED_FAILURES)
+
+
+def failed(message: str):
+    """``Failed(message=...)`` for a flow to return, without a crash report after it."""
+    global _quiet_installed
+    from prefect.states import Failed
+
+    with _quiet_lock:
+        _RETURNED_FAILURES.append(message)
+        if not _quiet_installed:
+            quiet = _ReturnedFailureFilter()
+            for name in ("prefect.flow_runs", "prefect.engine"):  # the engine's two reports
+                logging.getLogger(name).addFilter(quiet)
+            _quiet_installed = True
+    return Failed(message=message)
 
 
 # -- memo.* logs → the Prefect run logs (the UI) -------------------------------------

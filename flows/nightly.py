@@ -28,7 +28,7 @@ from prefect.futures import wait
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows._support import fast_flows, log_bridge, resolve_settings, using_settings
+from flows._support import failed, fast_flows, log_bridge, resolve_settings, using_settings
 from flows.units import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DELAY,
@@ -115,7 +115,7 @@ def memo_nightly(
                               container_block, retries, retry_delay_seconds)
     except TaskBusy as exc:
         logger.error("night %s refused: %s", night, exc.message)
-        return Failed(message=f"night {night} refused: {exc.message}")
+        return failed(f"night {night} refused: {exc.message}")
 
 
 def _run_night(settings, night, dispatch, task_deployment, database_block, container_block,
@@ -128,7 +128,7 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
             selection = select_due_tasks(runner.db.candidate_tasks(night), night)
         except MemoError as exc:  # database down: nothing ran, the night is not recorded
             logger.error("night %s: cannot select the tasks: %s", night, exc.message)
-            return Failed(message=f"night {night}: cannot select the tasks: {exc.message}")
+            return failed(f"night {night}: cannot select the tasks: {exc.message}")
         for bad, problem in selection.malformed:
             logger.warning("task %s (%s) not run: %s", bad.id, bad.label, problem)
         logger.info("night %s: %d task(s) due, concurrency %d, dispatch %s",
@@ -168,15 +168,15 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
                          "duration": 0, "bytes": 0, "message": problem, "task_id": bad.id})
     finally:
         runner.db.dispose()
-    failed = [o for o in outcomes if not o.success]
-    summary = (f"night {night}: {len(outcomes) - len(failed)} of {len(outcomes)} task(s) succeeded"
-               + (f", {len(failed)} failed" if failed else "")
+    failures = [o for o in outcomes if not o.success]
+    summary = (f"night {night}: {len(outcomes) - len(failures)} of {len(outcomes)} task(s) succeeded"
+               + (f", {len(failures)} failed" if failures else "")
                + (f", {len(selection.malformed)} malformed not run" if selection.malformed else ""))
     create_table_artifact(rows, key=ARTIFACT_KEY, description=summary)
     catchup.record_night(settings.work_dir, night)
-    logger.log(logging.ERROR if failed else logging.INFO, summary)
-    if failed:
-        return Failed(message=summary + ": " + "; ".join(f"{o.label}: {o.message[:200]}" for o in failed[:10]))
+    logger.log(logging.ERROR if failures else logging.INFO, summary)
+    if failures:
+        return failed(summary + ": " + "; ".join(f"{o.label}: {o.message[:200]}" for o in failures[:10]))
     return Completed(message=summary)
 
 

@@ -16,9 +16,9 @@ import datetime as dt
 import json
 from prefect import flow
 from prefect.artifacts import create_table_artifact
-from prefect.states import Completed, Failed
+from prefect.states import Completed
 
-from flows._support import fast_flows, log_bridge, resolve_settings, using_settings
+from flows._support import failed, fast_flows, log_bridge, resolve_settings, using_settings
 from flows.units import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DELAY,
@@ -84,7 +84,7 @@ def memo_task(
     create_table_artifact([row], description=ARTIFACT_DESCRIPTION)
     if outcome.success:
         return Completed(message=f"{outcome.label}: OK, {outcome.bytes_written} bytes in {outcome.duration:.2f} s")
-    return Failed(message=f"{outcome.label}: {outcome.message}")
+    return failed(f"{outcome.label}: {outcome.message}")
 
 
 def run_memo_task(
