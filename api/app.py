@@ -33,6 +33,7 @@ from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
 from api.busy import in_busy_window
@@ -134,11 +135,14 @@ def create_app(
         # Runs whose client has gone still finish and are logged before the process ends.
         await asyncio.to_thread(runs.shutdown)
 
-    app = FastAPI(
+    # /docs and /redoc from files the fastapi-offline package ships (under /static-offline-docs),
+    # not from a CDN: they work on a closed network. Like /openapi.json, they need no token.
+    app = FastAPIOffline(
         title="MEMO task runner",
         version="1.0",
         description="Run a MEMO task now, as MEMO Manager's Run and Dry run buttons do.",
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
     )
     app.state.runs = runs
 
