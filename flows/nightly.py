@@ -165,13 +165,15 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
             rows.append(outcome_row(outcome, status=None if outcome.success else f"{state.name} ({outcome.kind})"))
         for bad, problem in selection.malformed:
             rows.append({"task": bad.file_name, "client": bad.username, "status": "Not run (malformed)",
-                         "duration": 0, "bytes": 0, "message": problem, "task_id": bad.id})
+                         "duration": 0, "bytes": 0, "change": "", "message": problem, "task_id": bad.id})
     finally:
         runner.db.dispose()
     failures = [o for o in outcomes if not o.success]
     summary = (f"night {night}: {len(outcomes) - len(failures)} of {len(outcomes)} task(s) succeeded"
                + (f", {len(failures)} failed" if failures else "")
-               + (f", {len(selection.malformed)} malformed not run" if selection.malformed else ""))
+               + (f", {len(selection.malformed)} malformed not run" if selection.malformed else "")
+               + (f", {shrunk} export(s) shrank below MEMO_SHRINK_WARN" if (shrunk := sum(
+                   1 for o in outcomes if o.warning)) else ""))
     create_table_artifact(rows, key=ARTIFACT_KEY, description=summary)
     catchup.record_night(settings.work_dir, night)
     logger.log(logging.ERROR if failures else logging.INFO, summary)

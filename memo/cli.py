@@ -9,6 +9,8 @@
     demo                        an embedded MEMO database of samples, run end to end
     doctor                      check database, folders, sandbox and image
     config [--table]            the effective settings
+    history ID [--json]         a task's export and the versions kept of it
+    rollback ID [--version V]   put a kept version back as the export (runlog row)
     setup-secrets [--dir DIR]   the Prefect auth string and the HTTP token, into a root-only file
 """
 
@@ -61,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="print the effective settings")
     config.add_argument("--table", action="store_true", help="markdown table of all settings")
+
+    history = sub.add_parser("history", help="a task's current export and the versions kept of it")
+    history.add_argument("task_id")
+    history.add_argument("--json", action="store_true", help="a JSON array, newest first")
+
+    rollback = sub.add_parser("rollback", help="put a kept version of a task's export back")
+    rollback.add_argument("task_id")
+    rollback.add_argument("--version", help="a version `history` lists (default: the newest kept)")
 
     secrets = sub.add_parser("setup-secrets", help="generate the Prefect auth string and the HTTP token "
                              "into a root-only env file (never replaces a value)")
@@ -265,6 +275,29 @@ def cmd_config(settings, args) -> int:
     return 0
 
 
+def cmd_history(settings, args) -> int:
+    from memo.rollback import task_history
+
+    versions = task_history(settings, args.task_id)
+    if args.json:
+        print(json.dumps([v.as_json() for v in versions], indent=2))
+        return 0
+    if not versions:
+        print(f"task {args.task_id}: no export yet", file=sys.stderr)
+    for v in versions:
+        print(f"{v.version:<20} {v.date.astimezone(settings.zone):%Y-%m-%d %H:%M:%S %Z}  {v.bytes:>14,} bytes"
+              f"  {'current' if v.current else 'kept'}")
+    return 0
+
+
+def cmd_rollback(settings, args) -> int:
+    from memo.rollback import roll_back
+
+    outcome = roll_back(settings, args.task_id, args.version)
+    print(f"{outcome.label}: {outcome.message}")
+    return 0
+
+
 COMMANDS = {
     "due": cmd_due,
     "run-task": cmd_run_task,
@@ -273,6 +306,8 @@ COMMANDS = {
     "doctor": cmd_doctor,
     "guard": cmd_guard,
     "config": cmd_config,
+    "history": cmd_history,
+    "rollback": cmd_rollback,
 }
 
 if __name__ == "__main__":

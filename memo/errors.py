@@ -53,6 +53,13 @@ class ScriptFailed(TaskError):
     kind = "script"
 
 
+class OutputRefused(TaskError):
+    """The script exited 0 but its output may not replace the export: malformed for its
+    extension, or empty where the export is not. The previous export is kept."""
+
+    kind = "output"
+
+
 class ScriptTimeout(ScriptFailed):
     kind = "timeout"
 
@@ -97,3 +104,4 @@ class TaskBusy(MemoError):
     """Another run of the same task holds its lock."""
 
     kind = "busy"
+

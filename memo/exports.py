@@ -5,6 +5,11 @@ filesystem as the target, so no partial file ever shows in a client's folder and
 the final ``rename`` is atomic. Only a run whose script exits 0 renames its file
 over ``<exports>/<username>/<file_name>``; any failure deletes the partial file
 and leaves the previous export as it was.
+
+Before the rename, the ``ExportRules`` have their say: the output must be well-formed
+for its extension (``memo.export_checks``, fed as it streams) and must not be empty
+where a non-empty export exists; the export replaced goes to the history
+(``memo.export_history``).
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ import logging
 import os
 import secrets
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from memo.errors import ExportWriteError, TaskInvalid
+from memo import export_history
+from memo.errors import ExportWriteError, OutputRefused, TaskInvalid
+from memo.export_checks import OutputCheck, check_for
 
 log = logging.getLogger("memo.exports")
 
@@ -64,20 +73,60 @@ def export_target(exports_dir: Path, username: str, file_name: str, *, dry_run: 
     return target
 
 
+@dataclass(frozen=True)
+class ExportRules:
+    """What an output must be to replace the export (``MEMO_VALIDATE_EXPORTS``,
+    ``MEMO_EMPTY_EXPORT``, ``MEMO_EXPORT_HISTORY``, ``MEMO_SHRINK_WARN``). The default: none."""
+
+    check_extensions: frozenset[str] = frozenset()
+    empty: Literal["fail", "write"] = "write"
+    history: int = 0
+    shrink_warn: float = 0.0
+
+
+class _CheckedFile:
+    """The partial file as the sandbox sees it: every chunk written is also fed to the check."""
+
+    def __init__(self, raw, check: OutputCheck):
+        self._raw = raw
+        self._check = check
+
+    def write(self, data) -> int:
+        written = self._raw.write(data)
+        self._check.feed(bytes(data))
+        return written
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
+
+
 class ExportFile:
     """A partial export that becomes the real one only on ``commit()``.
 
     Used as a context manager: leaving without ``commit()`` (a failed script,
     an exception, an interrupt) deletes the partial file. The partial file is
     locked while open so a later start can remove those left by a crash.
+
+    Args:
+        rules: the checks before the rename, and the history to keep.
+        compared_with: the export an empty output must not replace (default ``target``;
+            a dry run names the live export, so it says what the real run would do).
+        history: the folder of kept versions (None: none kept, as for a dry run).
     """
 
-    def __init__(self, exports_dir: Path, target: Path):
+    def __init__(self, exports_dir: Path, target: Path, rules: ExportRules = ExportRules(),
+                 *, compared_with: Path | None = None, history: Path | None = None):
         self.exports_dir = Path(exports_dir)
         self.target = target
+        self.rules = rules
+        self.compared_with = compared_with or target
+        self.history = history if rules.history > 0 else None
+        self.check = check_for(target.name, rules.check_extensions)
         self.partial: Path | None = None
         self.file = None
         self.committed = False
+        self.previous_size: int | None = None
+        """Size of the export this one replaced (None: there was none); set by ``commit()``."""
 
     def __enter__(self) -> "ExportFile":
         partial_dir = self.exports_dir / PARTIAL_DIR
@@ -97,6 +146,8 @@ class ExportFile:
         else:
             raise ExportWriteError(f"cannot create the export in {self.exports_dir}: removed as it was made")
         self.file = os.fdopen(fd, "wb", buffering=0)
+        if self.check is not None:
+            self.file = _CheckedFile(self.file, self.check)
         return self
 
     @property
@@ -104,19 +155,46 @@ class ExportFile:
         return os.fstat(self.file.fileno()).st_size if self.file else 0
 
     def commit(self) -> int:
-        """Make the partial file the client's export, atomically. Returns its size in bytes."""
+        """Make the partial file the client's export, atomically. Returns its size in bytes.
+
+        Raises:
+            OutputRefused: the output is malformed for its extension, or empty where the
+                export is not (the previous export kept).
+            ExportWriteError: the file system failed (the previous export kept).
+        """
         assert self.file is not None and self.partial is not None
+        size = self.size
+        self.previous_size = _size_or_none(self.compared_with)
+        self._refuse_bad_output(size)
         try:
             self.file.flush()
             os.fsync(self.file.fileno())
-            size = self.size
             self.target.parent.mkdir(parents=True, exist_ok=True)
+            if self.history is not None:
+                export_history.keep_version(self.target, self.history)
             os.replace(self.partial, self.target)
             _fsync_dir(self.target.parent)
         except OSError as exc:
             raise ExportWriteError(f"cannot save the export {self.target}: {exc.strerror}") from None
         self.committed = True
+        if self.history is not None:
+            export_history.trim(self.history, self.rules.history)
         return size
+
+    def _refuse_bad_output(self, size: int) -> None:
+        problem = self.check.problem() if self.check is not None else None
+        if problem:
+            raise OutputRefused(f"{problem}; previous export kept")
+        if size == 0 and self.rules.empty == "fail" and self.previous_size:
+            raise OutputRefused("script printed nothing; previous export kept")
+
+    def shrink_warning(self, size: int) -> str | None:
+        """After ``commit()``: the warning when the export shrank below ``MEMO_SHRINK_WARN``."""
+        previous, factor = self.previous_size, self.rules.shrink_warn
+        if not previous or factor <= 0 or size >= factor * previous:
+            return None
+        return (f"export shrank to {size:,} bytes from {previous:,} ({size / previous:.0%} of the one it replaced; "
+                f"MEMO_SHRINK_WARN={factor:g})")
 
     def __exit__(self, *exc) -> None:
         if self.file is not None:
@@ -124,6 +202,13 @@ class ExportFile:
             self.file = None
         if not self.committed and self.partial is not None:
             self.partial.unlink(missing_ok=True)
+
+
+def _size_or_none(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
 
 
 def still_named(path: Path, fd: int) -> bool:

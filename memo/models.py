@@ -93,6 +93,22 @@ class RunOutcome:
     dry_run: bool = False
     label: str = ""
     export_path: str | None = None
+    previous_bytes: int | None = None
+    """Size of the export this run replaced (None: there was none, or the run failed)."""
+    warning: str | None = None
+    """A successful run's warning: the export shrank (``MEMO_SHRINK_WARN``)."""
+
+    @property
+    def change(self) -> str:
+        """The export's size against the one it replaced, as the artifacts show it."""
+        if not self.success:
+            return ""
+        if self.previous_bytes is None:
+            return "new"
+        if self.previous_bytes == 0:
+            return "same" if self.bytes_written == 0 else "from empty"
+        ratio = self.bytes_written / self.previous_bytes - 1
+        return f"{ratio:+.1%}" + (" (shrank)" if self.warning else "")
 
     @property
     def retryable(self) -> bool:

@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from memo.database import MemoDatabase
@@ -31,6 +32,7 @@ from memo.errors import (
     ScriptTimeout,
     TaskInvalid,
 )
+from memo.export_history import history_dir
 from memo.exports import ExportFile, export_target
 from memo.locks import task_lock
 from memo.models import Dependencies, RunOutcome, TaskSpec
@@ -110,10 +112,11 @@ class Runner:
             spec = self.db.load_task(task_id)
             label = spec.task.label
             with task_lock(self.settings.work_dir, task_id, wait=lock_wait):
-                size, path = self._run(spec, dry_run=dry_run, on_script_start=on_script_start)
+                export = self._run(spec, dry_run=dry_run, on_script_start=on_script_start)
             outcome = RunOutcome(
-                task_id, True, "OK", started, time.monotonic() - clock, size,
-                dry_run=dry_run, label=label, export_path=str(path),
+                task_id, True, "OK", started, time.monotonic() - clock, export.size,
+                dry_run=dry_run, label=label, export_path=str(export.path),
+                previous_bytes=export.previous_size, warning=export.warning,
             )
         except MemoError as exc:
             outcome = RunOutcome(
@@ -140,9 +143,11 @@ class Runner:
                 f"({outcome.message}) but the runlog row was not written: {exc.message}"
             ) from None
 
-    def _run(self, spec: TaskSpec, *, dry_run: bool, on_script_start=None) -> tuple[int, object]:
+    def _run(self, spec: TaskSpec, *, dry_run: bool, on_script_start=None) -> "SavedExport":
         check_task_row(spec)
-        target = export_target(self.settings.exports_dir, spec.task.username, spec.task.file_name, dry_run=dry_run)
+        task, exports = spec.task, self.settings.exports_dir
+        target = export_target(exports, task.username, task.file_name, dry_run=dry_run)
+        live = export_target(exports, task.username, task.file_name, dry_run=False)
         deps = resolve_dependencies(spec, self.library())
         self._guard(spec, deps)
         files = plan_tree(spec, deps)
@@ -155,7 +160,9 @@ class Runner:
                 runtime_policy=self.runtime_policy,
                 guard_nonce=secrets.token_hex(8),
             )
-            with ExportFile(self.settings.exports_dir, target) as export:
+            with ExportFile(exports, target, self.settings.export_rules, compared_with=live,
+                            history=None if dry_run else history_dir(exports, task.username, task.file_name)
+                            ) as export:
                 with self.script_slots:
                     if on_script_start is not None:
                         on_script_start()
@@ -173,7 +180,10 @@ class Runner:
                         + _tail(result.stderr_tail, self.settings.stderr_tail)
                     )
                 size = export.commit()
-        return size, target
+        warning = export.shrink_warning(size)
+        if warning:
+            log.warning("%s: %s", task.label, warning)
+        return SavedExport(target, size, export.previous_size, warning)
 
     def _guard(self, spec: TaskSpec, deps: Dependencies) -> None:
         from guard import check_source, refusal_message
@@ -273,6 +283,16 @@ def _tail(stderr: str, limit: int) -> str:
     if len(stderr) > limit:
         stderr = "…" + stderr[-limit:]
     return f": {stderr}"
+
+
+@dataclass(frozen=True)
+class SavedExport:
+    """What a successful run left: the file, its size, the size of the one it replaced."""
+
+    path: Path
+    size: int
+    previous_size: int | None
+    warning: str | None
 
 
 def now_local(settings: Settings) -> dt.datetime:

@@ -186,6 +186,15 @@ class Settings(SourcedSettings):
     )
     guard_policy: Path | None = Field(None, description="JSON file extending the guard's policy")
     stderr_tail: int = Field(2000, ge=100, description="characters of stderr kept in the runlog")
+    validate_exports: str = Field(
+        "xml,rss,json", description="export extensions whose output must be well-formed before it "
+        "replaces the export (xml, rss, atom: XML; json), comma-separated; `off`: none")
+    empty_export: Literal["fail", "write"] = Field(
+        "fail", description="an empty output where the export is not empty: `fail` (previous kept) or `write`")
+    export_history: int = Field(
+        3, ge=0, le=1000, description="replaced exports kept per task in <exports>/.history/ (0: none)")
+    shrink_warn: float = Field(
+        0.5, ge=0, le=1, description="warn when an export is smaller than this times the one it replaced (0: never)")
     container: ContainerSettings = Field(default_factory=ContainerSettings)
     _spring_file: str = PrivateAttr("")
 
@@ -200,6 +209,22 @@ class Settings(SourcedSettings):
     ):
         # An explicit argument beats the environment, which beats the Spring file.
         return init_settings, env_settings, _SpringFileSource(settings_cls)
+
+    @field_validator("validate_exports")
+    @classmethod
+    def _known_checks(cls, v: str) -> str:
+        from memo.export_checks import parse_extensions
+
+        return ",".join(sorted(parse_extensions(v))) or "off"
+
+    @property
+    def export_rules(self) -> "ExportRules":
+        """The rules an output meets before it replaces an export (``memo.exports``)."""
+        from memo.export_checks import parse_extensions
+        from memo.exports import ExportRules
+
+        return ExportRules(parse_extensions(self.validate_exports), self.empty_export,
+                           self.export_history, self.shrink_warn)
 
     @field_validator("busy_start")
     @classmethod

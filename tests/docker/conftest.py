@@ -88,6 +88,8 @@ def docker_settings(tmp_path: Path, *, timeout: float = 60, database_url: str | 
         docker_image=os.environ.get("MEMO_TEST_DOCKER_IMAGE", IMAGE),
         task_timeout=timeout,
         timezone="Europe/Amsterdam",
+        validate_exports="off",  # plain text under .xml names, as in tests/conftest.make_settings
+        empty_export="write",
         container=ContainerSettings(**values),
     )
 
