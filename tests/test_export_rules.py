@@ -228,3 +228,45 @@ def test_the_artifact_row_shows_bytes_and_change(memo, rules_settings):
     set_output(memo, "abccorp", "r.json", json.dumps([1]))
     row = outcome_row(run(memo, rules_settings, task_id))
     assert (row["bytes"], row["change"]) == (3, "-66.7% (shrank)")
+
+
+def test_a_runner_killed_mid_run_leaves_export_and_history_as_they_were(memo, tmp_path, database_url):
+    """SIGKILL while the script streams: nothing of the run reaches the export or the history;
+    the next start removes its partial file and the next run keeps the right versions."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMO_")}
+    env.update(MEMO_DATABASE_URL=database_url, MEMO_EXPORTS_DIR=str(tmp_path / "exports"),
+               MEMO_WORK_DIR=str(tmp_path / "work"), MEMO_SANDBOX="process")
+    export = tmp_path / "exports" / "abccorp" / "k.xml"
+    folder = history_dir(tmp_path / "exports", "abccorp", "k.xml")
+    task_id = memo.task("abccorp", "k.xml", printing("<one/>"))
+    command = [sys.executable, "-m", "memo.cli", "run-task", task_id]
+    for text in (None, "<two/>"):
+        if text:
+            os.utime(export, (export.stat().st_mtime - 86400,) * 2)
+            set_output(memo, "abccorp", "k.xml", text)
+        assert subprocess.run(command, env=env, capture_output=True, timeout=120).returncode == 0
+    before = [(v.version, v.path.read_bytes()) for v in list_versions(export, folder)]
+
+    memo.execute("UPDATE script SET body = :b WHERE name = 'abccorp:k_xml'",
+                 b="import time\nprint('<three>' * 1000, flush=True)\ntime.sleep(20)\n")
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    partial = tmp_path / "exports" / PARTIAL_DIR
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(p.stat().st_size for p in partial.glob("*")):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    assert [(v.version, v.path.read_bytes()) for v in list_versions(export, folder)] == before
+    assert export.read_bytes() == b"<two/>"
+    set_output(memo, "abccorp", "k.xml", "<four/>")
+    os.utime(export, (export.stat().st_mtime - 86400,) * 2)
+    assert subprocess.run(command, env=env, capture_output=True, timeout=120).returncode == 0
+    assert list(partial.iterdir()) == []  # the killed run's partial file went at this start
+    assert [v.path.read_bytes() for v in list_versions(export, folder)] == [b"<four/>", b"<two/>", b"<one/>"]
