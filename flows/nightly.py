@@ -45,6 +45,7 @@ from memo.models import RunOutcome
 from memo.runner import Lookahead, Runner, now_local, prepare_ahead_threads
 from memo.selection import select_due_tasks
 from memo.settings import Settings
+from memo.stopping import STOP
 
 ARTIFACT_KEY = "memo-nightly"
 GATED_LOCK_WAIT = 6 * 3600.0
@@ -175,7 +176,10 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
                + (f", {shrunk} export(s) shrank below MEMO_SHRINK_WARN" if (shrunk := sum(
                    1 for o in outcomes if o.warning)) else ""))
     create_table_artifact(rows, key=ARTIFACT_KEY, description=summary)
-    catchup.record_night(settings.work_dir, night)
+    if STOP.begun:  # tasks were stopped or not run: the night is caught up at the next start
+        logger.warning("night %s not recorded as done: %s", night, STOP.reason)
+    else:
+        catchup.record_night(settings.work_dir, night)
     logger.log(logging.ERROR if failures else logging.INFO, summary)
     if failures:
         return failed(summary + ": " + "; ".join(f"{o.label}: {o.message[:200]}" for o in failures[:10]))

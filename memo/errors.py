@@ -105,3 +105,14 @@ class TaskBusy(MemoError):
 
     kind = "busy"
 
+
+class RunnerStopping(MemoError):
+    """The process is stopping (``memo.stopping``): this run was not started. No runlog row."""
+
+    kind = "stopping"
+
+
+class RunStopped(MemoError):
+    """The process stopped while the script ran: it was killed, its export left as it was."""
+
+    kind = "stopped"

@@ -27,6 +27,8 @@ from memo.errors import (
     DatabaseUnavailable,
     GuardRefused,
     MemoError,
+    RunnerStopping,
+    RunStopped,
     SandboxUnavailable,
     ScriptFailed,
     ScriptTimeout,
@@ -38,6 +40,7 @@ from memo.locks import task_lock
 from memo.models import Dependencies, RunOutcome, TaskSpec
 from memo.sandbox import Sandbox, SandboxJob, make_sandbox
 from memo.settings import Settings
+from memo.stopping import STOP
 from memo.tree import ScriptTree, plan_tree, remove_orphan_trees, source_name
 
 log = logging.getLogger("memo.runner")
@@ -109,6 +112,7 @@ class Runner:
         try:
             if not TASK_ID.match(task_id):
                 raise TaskInvalid(f"{task_id!r} is not a MEMO task id")
+            _refuse_when_stopping()
             spec = self.db.load_task(task_id)
             label = spec.task.label
             with task_lock(self.settings.work_dir, task_id, wait=lock_wait):
@@ -126,7 +130,7 @@ class Runner:
         level = logging.INFO if outcome.success else logging.ERROR
         log.log(level, "%s%s %s in %.2fs: %s", label, " (dry run)" if dry_run else "",
                 "succeeded" if outcome.success else "failed", outcome.duration, outcome.message)
-        if not dry_run and outcome.kind not in ("not_found", "busy") and TASK_ID.match(task_id):
+        if not dry_run and outcome.kind not in ("not_found", "busy", "stopping") and TASK_ID.match(task_id):
             self._record(outcome)
         return outcome
 
@@ -164,9 +168,14 @@ class Runner:
                             history=None if dry_run else history_dir(exports, task.username, task.file_name)
                             ) as export:
                 with self.script_slots:
+                    _refuse_when_stopping()  # it may have waited for its slot
                     if on_script_start is not None:
                         on_script_start()
                     result = self.sandbox.run(job, export.file)
+                if STOP.abandoned and not result.ok:
+                    raise RunStopped(
+                        f"Stopped after {result.duration:.1f} s: {STOP.reason}; the export was not replaced"
+                    )
                 _refuse_at_run_time(result, spec, deps, job.guard_nonce)
                 if result.timed_out:
                     raise ScriptTimeout(
@@ -248,6 +257,11 @@ class Lookahead:
                 return
             self._admitted.discard(key)
         self._free.release()
+
+
+def _refuse_when_stopping() -> None:
+    if STOP.begun:
+        raise RunnerStopping(f"Not run: {STOP.reason}")
 
 
 def check_task_row(spec: TaskSpec) -> None:

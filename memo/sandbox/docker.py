@@ -46,6 +46,7 @@ from docker.utils import kwargs_from_env
 from memo.errors import ConfigError, ExportWriteError, SandboxUnavailable
 from memo.sandbox.base import CHUNK, Check, SandboxJob, SandboxResult, StderrTail, write_out
 from memo.sandbox.egress import FORWARDER, NET_DIR, EgressPlan, EgressRelay, forbidden_environment
+from memo.stopping import STOP
 
 log = logging.getLogger("memo.sandbox.docker")
 
@@ -627,7 +628,9 @@ class DockerSandbox:
             deadline = started + job.timeout
             demux = _Demux(stream, deadline, stdout, tail)
             try:
-                demux.run()
+                # STOP.abandon (the runner's process is stopping) kills it: the stream ends
+                with STOP.while_running(lambda: self._kill(api, cid)):
+                    demux.run()
             except _Deadline:
                 timed_out = True
                 # Close the stream before the kill: an engine blocked writing to an attach

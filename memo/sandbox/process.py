@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 from memo.errors import SandboxUnavailable
 from memo.sandbox.base import CHUNK, Check, SandboxJob, SandboxResult, StderrTail, write_out
+from memo.stopping import STOP
 
 log = logging.getLogger("memo.sandbox.process")
 
@@ -98,7 +99,8 @@ class ProcessSandbox:
         timed_out = exited = False
         written = 0
         try:
-            with selectors.DefaultSelector() as selector:
+            # STOP.abandon (the runner's process is stopping) kills the group: the pipe ends
+            with STOP.while_running(kill_group), selectors.DefaultSelector() as selector:
                 selector.register(out_fd, selectors.EVENT_READ)
                 while True:
                     remaining = deadline - time.monotonic()
