@@ -1,6 +1,6 @@
 """The Prefect side of ``memo-taskrunner serve``: catch up a missed night, serve the deployments.
 
-``start(settings)`` (called by ``api.serve`` next to the HTTP app) returns at once:
+``PrefectSide(settings).start()`` (``api.serve`` runs it in a thread next to the HTTP app):
 
 1. catch-up — if the last scheduled night was missed while the host was down
    (``memo.catchup.missed_night``) and ``MEMO_CATCH_UP=once``, that night runs
@@ -15,12 +15,14 @@ Without an API URL, ``start`` first starts Prefect's temporary server itself, be
 thread needs it, and the child uses that one too: one server, behind the auth string
 ``flows.prefect_settings`` gave this process (the child inherits it).
 
-``stop()`` ends the child (two SIGTERMs, as Prefect's runner wants) and lets a
-catch-up still running finish its night.
+``stop()`` ends the child (two SIGTERMs, as Prefect's runner wants, then SIGKILL: at most
+``STOP_TIMEOUT``); a catch-up night still running is ended by ``memo.stopping`` (its
+scripts stopped, the night not recorded, so the next start catches it up again).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -34,6 +36,10 @@ from memo.settings import Settings
 log = logging.getLogger("memo.service")
 
 NIGHTLY = "memo-nightly/memo-nightly"
+STOP_TIMEOUT = 4.0
+"""Seconds the served deployments' child gets to stop (``serve`` must end within 10 s of SIGTERM)."""
+TEMPORARY_SERVER_STOP_WAIT = 2.0
+"""Seconds Prefect's temporary server gets to stop at exit before it is killed."""
 
 
 def catch_up_on_start(settings: Settings, *, background: bool = True) -> catchup.Decision | None:
@@ -64,8 +70,8 @@ def catch_up_on_start(settings: Settings, *, background: bool = True) -> catchup
     return decision
 
 
-def _temporary_server_url() -> str | None:
-    """Without an API URL: start Prefect's temporary server now, in this thread; its URL.
+def _start_temporary_server():
+    """Without an API URL: start Prefect's temporary server now, in this thread; the server.
 
     Prefect starts it on first use, but not thread-safely: the catch-up thread and the first
     HTTP request starting it at once made two servers, one of them orphaned. The served
@@ -80,7 +86,23 @@ def _temporary_server_url() -> str | None:
 
     server = SubprocessASGIServer()
     server.start()
-    return server.api_url
+    atexit.register(_stop_temporary_server, server)  # after Prefect's own stop: runs before it
+    return server
+
+
+def _stop_temporary_server(server) -> None:
+    """At exit: Prefect's own stop waits 5 s for its temporary server (more on a busy host)
+    before it kills it; ``serve`` must be gone within 10 s of SIGTERM."""
+    proc = server.server_process
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=TEMPORARY_SERVER_STOP_WAIT)
+    except subprocess.TimeoutExpired:
+        log.warning("Prefect's temporary server did not stop in %g s: killed", TEMPORARY_SERVER_STOP_WAIT)
+        proc.kill()
+        proc.wait()
 
 
 def _workers_serve_nightly() -> bool:
@@ -97,42 +119,84 @@ def _workers_serve_nightly() -> bool:
 
 
 class PrefectSide:
-    def __init__(self, process: subprocess.Popen | None):
-        self.process = process
+    """This host's Prefect side; ``start`` may run in a thread of its own, so that the HTTP
+    port is up at once: a temporary server on a fresh PREFECT_HOME takes 15 s and more.
 
-    def stop(self, timeout: float = 20) -> None:
-        proc = self.process
+    ``api_ready`` is set once the in-process flows may call the Prefect API (before that,
+    a call would start a second temporary server). ``stop`` may come at any point of ``start``.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.api_ready = threading.Event()
+        self.process: subprocess.Popen | None = None
+        self.temporary = None
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        from flows.prefect_settings import give_the_temporary_server_auth
+
+        give_the_temporary_server_auth()  # before anything starts a server or calls the API
+        self.temporary = _start_temporary_server()
+        self.api_ready.set()
+        if self._stopped:
+            return
+        catch_up_on_start(self.settings)
+        mode = self.settings.prefect_serve
+        if mode == "auto":
+            mode = "no" if _workers_serve_nightly() else "yes"
+            if mode == "no":
+                log.info("memo-nightly is deployed to a work pool: its workers run the flows")
+        if mode != "yes":
+            return
+        env = None
+        if self.temporary is not None:
+            log.warning("PREFECT_API_URL is not set: the served deployments use a temporary Prefect "
+                        "server inside this host's process (no UI to speak of); run `prefect server start`")
+            env = {**os.environ, "PREFECT_API_URL": self.temporary.api_url}
+        with self._lock:
+            if self._stopped:
+                return
+            self.process = subprocess.Popen([sys.executable, "-m", "flows.service"], env=env)
+        log.info("serving memo-nightly and memo-task (pid %d)", self.process.pid)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """End the served deployments' child: two SIGTERMs (Prefect's runner shuts down on the
+        second), then SIGKILL, all within ``timeout`` seconds."""
+        with self._lock:
+            self._stopped = True
+            proc = self.process
         if proc is None or proc.poll() is not None:
             return
-        for _ in range(2):  # Prefect's runner shuts down on the second SIGTERM
+        for _ in range(2):
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=timeout / 2)
                 return
             except subprocess.TimeoutExpired:
                 pass
+        log.warning("the served deployments' child (pid %d) did not stop in %g s: killed", proc.pid, timeout)
         proc.kill()
         proc.wait()
 
+    def abandon(self) -> None:
+        """Kill the child and the temporary server at once (``serve`` is exiting without waiting)."""
+        with self._lock:
+            self._stopped = True
+            proc = self.process
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        server = self.temporary
+        if server is not None and server.server_process is not None:
+            server.server_process.kill()
+
 
 def start(settings: Settings) -> PrefectSide:
-    temporary = _temporary_server_url()
-    catch_up_on_start(settings)
-    mode = settings.prefect_serve
-    if mode == "auto":
-        mode = "no" if _workers_serve_nightly() else "yes"
-        if mode == "no":
-            log.info("memo-nightly is deployed to a work pool: its workers run the flows")
-    if mode != "yes":
-        return PrefectSide(None)
-    env = None
-    if temporary:
-        log.warning("PREFECT_API_URL is not set: the served deployments use a temporary Prefect "
-                    "server inside this host's process (no UI to speak of); run `prefect server start`")
-        env = {**os.environ, "PREFECT_API_URL": temporary}
-    process = subprocess.Popen([sys.executable, "-m", "flows.service"], env=env, start_new_session=False)
-    log.info("serving memo-nightly and memo-task (pid %d)", process.pid)
-    return PrefectSide(process)
+    """Start the Prefect side in this thread (it returns once the child is started)."""
+    side = PrefectSide(settings)
+    side.start()
+    return side
 
 
 def serve_deployments(settings: Settings) -> None:

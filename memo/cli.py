@@ -100,13 +100,16 @@ PREFECT_DEFAULTS = {
 }
 
 
-def prefect_environment() -> None:
+def prefect_environment(*, temporary_server_auth: bool = True) -> None:
     """Defaults for the commands that start Prefect; an operator's own values win. A temporary
-    in-process server gets an auth string (``flows.prefect_settings``)."""
+    in-process server gets an auth string (``flows.prefect_settings``); ``serve`` gives it in
+    its Prefect side's thread instead (importing Prefect here would delay its HTTP port)."""
     import os
 
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if not temporary_server_auth:
+        return
     from flows.prefect_settings import give_the_temporary_server_auth
 
     give_the_temporary_server_auth()
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         home = Path(args.dir).resolve() / "prefect"
         demo_env = {"PREFECT_HOME": str(home)} if keep_prefect_state_in(home) else {}
     if args.command in ("nightly", "serve", "demo"):
-        prefect_environment()
+        prefect_environment(temporary_server_auth=args.command != "serve")
     try:
         if args.command == "setup-secrets":
             return cmd_setup_secrets(args)

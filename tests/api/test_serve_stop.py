@@ -1,0 +1,249 @@
+"""The real ``memo-taskrunner serve`` on MariaDB: its first dry run comes quickly on a fresh
+PREFECT_HOME, and it ends within 10 s of SIGTERM whatever state Prefect is in, a run in
+flight stopped cleanly (the previous export untouched, a runlog row saying "Stopped").
+
+Times on the shared 2-core test host: ≈ 15-30 s per test (a Prefect server's start dominates).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MEMO_TASKRUNNER = Path(sys.executable).with_name("memo-taskrunner")
+STOPS_WITHIN = 10.0  # seconds from SIGTERM to exit (the issue's bound; systemd's default is 90)
+FIRST_DRY_RUN_WITHIN = 20.0  # seconds from `serve` starting (MEMO Manager waits 120)
+SLEEPER = (
+    "import sys\nimport time\n"
+    "print('<partial>', flush=True)\n"
+    "print('script begun', file=sys.stderr, flush=True)\n"
+    "time.sleep(60)\nprint('<never/>')\n"
+)
+OLD_EXPORT = "<old-export/>\n"
+
+pytestmark = pytest.mark.parametrize("database_url", ["mariadb"], indirect=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """``memo-taskrunner serve`` in a subprocess, its output collected line by line."""
+
+    def __init__(self, tmp_path: Path, database_url: str, **env: str):
+        self.port = _free_port()
+        self.exports = tmp_path / "exports"
+        environ = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_API_AUTH"))}
+        environ.update({
+            "MEMO_DATABASE_URL": database_url, "MEMO_EXPORTS_DIR": str(self.exports),
+            "MEMO_WORK_DIR": str(tmp_path / "work"), "MEMO_SANDBOX": "process",
+            "MEMO_HTTP_HOST": "127.0.0.1", "MEMO_HTTP_PORT": str(self.port), "MEMO_BUSY_HOURS": "0",
+            "MEMO_HTTP_VIA": "prefect", "MEMO_TASK_TIMEOUT": "120", "PREFECT_HOME": str(tmp_path / "prefect"),
+            "PYTHONPATH": str(ROOT), **env,
+        })
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([str(MEMO_TASKRUNNER), "serve"], cwd=tmp_path, env=environ,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_for(self, text: str, timeout: float) -> float:
+        """Seconds since start when ``text`` appeared in the output."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            assert self.proc.poll() is None, f"serve ended ({self.proc.returncode}):\n{self.output}"
+            assert time.monotonic() < deadline, f"no {text!r} within {timeout} s:\n{self.output}"
+            time.sleep(0.05)
+        return time.monotonic() - self.started
+
+    def get_in_background(self, path: str) -> dict:
+        answer: dict = {}
+
+        def get() -> None:
+            try:
+                response = httpx.get(self.url(path), timeout=60)
+                answer.update(status=response.status_code, json=response.json())
+            except httpx.HTTPError as exc:
+                answer.update(error=repr(exc))
+
+        answer["thread"] = threading.Thread(target=get, daemon=True)
+        answer["thread"].start()
+        return answer
+
+    def children(self) -> list[int]:
+        """Pids whose parent is ``serve`` (the served deployments' child, Prefect's temporary server, scripts)."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid:
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def sigterm(self) -> float:
+        """SIGTERM; seconds until ``serve`` exited (or the test fails at STOPS_WITHIN + 20)."""
+        children = self.children()
+        sent = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STOPS_WITHIN + 20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail(f"serve still running {STOPS_WITHIN + 20} s after SIGTERM:\n{self.output}")
+        took = time.monotonic() - sent
+        self._reader.join(timeout=5)
+        print(self.output[-3000:])  # shown with -s or on failure: what the stop took
+        time.sleep(0.5)
+        alive = [pid for pid in children if _alive(pid)]
+        assert not alive, f"processes serve started outlived it: {alive}\n{self.output}"
+        return took
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def served(tmp_path, database_url):
+    running = []
+
+    def start(**env: str) -> Served:
+        running.append(Served(tmp_path, database_url, **env))
+        return running[-1]
+
+    yield start
+    for s in running:
+        s.kill()
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    """A Prefect API server of its own (as ``prefect server start`` runs it, without the UI);
+    the test kills it."""
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-server"), "PREFECT_UI_ENABLED": "0",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "error"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "the Prefect server did not start"
+        time.sleep(0.2)
+    yield proc, url
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def _run_in_flight(serve: Served, memo) -> tuple[str, dict]:
+    """A real run (not a dry run) of a script that sleeps, started and running; the task id
+    and the background request's answer."""
+    task_id = memo.task("abccorp", "sleeper.xml", SLEEPER)
+    (serve.exports / "abccorp").mkdir(parents=True, exist_ok=True)
+    (serve.exports / "abccorp" / "sleeper.xml").write_text(OLD_EXPORT)
+    answer = serve.get_in_background(f"/runtask/{task_id}")
+    serve.wait_for("script begun", timeout=60)
+    return task_id, answer
+
+
+def _assert_stopped_cleanly(serve: Served, memo, task_id: str, answer: dict, took: float) -> None:
+    assert serve.proc.returncode == 0, serve.output
+    assert took < STOPS_WITHIN, f"serve took {took:.1f} s to stop:\n{serve.output}"
+    assert (serve.exports / "abccorp" / "sleeper.xml").read_text() == OLD_EXPORT  # untouched
+    assert sorted(p.name for p in (serve.exports / "abccorp").iterdir()) == ["sleeper.xml"]  # no partial left
+    rows = memo.runlog(task_id)
+    assert len(rows) == 1 and not rows[0].is_success, (rows, serve.output)
+    assert "Stopped after" in rows[0].message and "SIGTERM" in rows[0].message, rows[0].message
+    answer["thread"].join(timeout=5)
+    assert answer.get("status") == 500 and "Stopped after" in answer["json"]["message"], answer
+
+
+def test_first_dry_run_is_quick_on_a_fresh_prefect_home_and_sigterm_stops_a_run_in_flight(served, memo):
+    """No PREFECT_API_URL, a fresh PREFECT_HOME: the temporary in-process server starts in the
+    background (15 s and more); the first dry run does not wait for it. Then, with that server
+    up, SIGTERM during a run through Prefect."""
+    task_id = memo.task("abccorp", "quick.xml", "print('<quick/>')")
+    serve = served()
+    serve.wait_for("Uvicorn running", timeout=FIRST_DRY_RUN_WITHIN)
+    response = httpx.get(serve.url(f"/dryruntask/{task_id}"), timeout=FIRST_DRY_RUN_WITHIN)
+    answered = time.monotonic() - serve.started
+    assert response.status_code == 200, response.text
+    assert (serve.exports / "tmp" / "abccorp_quick.xml").read_text() == "<quick/>\n"
+    assert answered < FIRST_DRY_RUN_WITHIN, f"first dry run answered after {answered:.1f} s"
+    print(f"first dry run answered {answered:.1f} s after serve started")
+
+    serve.wait_for("serving memo-nightly and memo-task", timeout=120)  # the temporary server is up
+    sleeper, answer = _run_in_flight(serve, memo)
+    assert "Beginning flow run" in serve.output  # this run goes through Prefect
+    took = serve.sigterm()
+    print(f"serve ended {took:.1f} s after SIGTERM")
+    _assert_stopped_cleanly(serve, memo, sleeper, answer, took)
+    assert "Stopping temporary server" in serve.output
+
+
+def test_sigterm_while_the_temporary_server_is_still_starting(served, memo):
+    serve = served()
+    serve.wait_for("Starting temporary server", timeout=60)
+    assert "serving memo-nightly" not in serve.output  # fresh PREFECT_HOME: it takes longer than this
+    took = serve.sigterm()
+    print(f"serve ended {took:.1f} s after SIGTERM")
+    assert serve.proc.returncode == 0 and took < STOPS_WITHIN, (took, serve.output)
+    assert "stopped by SIGTERM" in serve.output
+
+
+def test_sigterm_ends_serve_when_its_prefect_server_was_killed_first(served, memo, prefect_server):
+    server, url = prefect_server
+    serve = served(PREFECT_API_URL=url)
+    serve.wait_for("serving memo-nightly and memo-task", timeout=60)
+    task_id, answer = _run_in_flight(serve, memo)
+    assert "Beginning flow run" in serve.output
+    server.kill()
+    server.wait()
+    time.sleep(1)  # the served deployments' child and the flow run find it gone
+    took = serve.sigterm()
+    print(f"serve ended {took:.1f} s after SIGTERM")
+    _assert_stopped_cleanly(serve, memo, task_id, answer, took)
