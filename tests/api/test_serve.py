@@ -32,7 +32,7 @@ def _free_port() -> int:
 
 
 def test_serve_answers_then_stops_with_0_on_sigterm(tmp_path, sqlite_url, smemo):
-    task_id = smemo.task("abccorp", "mytask.xml", "print('served')")
+    task_id = smemo.task("abccorp", "mytask.xml", "print('<served/>')")
     (tmp_path / "work" / "run-orphan").mkdir(parents=True)  # left by a crash: removed on start
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "api.serve", "--api-only"], cwd=tmp_path,
@@ -50,7 +50,7 @@ def test_serve_answers_then_stops_with_0_on_sigterm(tmp_path, sqlite_url, smemo)
             time.sleep(0.1)
         response = httpx.get(f"http://127.0.0.1:{port}/runtask/{task_id}", timeout=30)
         assert response.status_code == 200, response.text
-        assert (tmp_path / "exports" / "abccorp" / "mytask.xml").read_text() == "served\n"
+        assert (tmp_path / "exports" / "abccorp" / "mytask.xml").read_text() == "<served/>\n"
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0]
