@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from flows._support import attached_logs
+from flows.notifications import emit_shrank
 from memo.errors import DatabaseUnavailable, MemoError
 from memo.models import RunOutcome
 from memo.runner import TASK_ID, Lookahead, Runner, now_local
@@ -94,6 +95,9 @@ def run_unit(ctx: UnitContext, task_id: str, label: str, dry_run: bool = False) 
                 kind=exc.kind, dry_run=dry_run, label=label,
             )
     ctx.ledger.put(outcome)
+    if outcome.warning:  # the shrink alarm: flows/notifications.py's "memo: export shrank" hears it
+        emit_shrank(task_id, outcome.label or label, outcome.warning, outcome.bytes_written,
+                    outcome.previous_bytes, outcome.change)
     if outcome.success:
         return outcome_row(outcome)
     if outcome.retryable:

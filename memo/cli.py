@@ -12,6 +12,7 @@
     history ID [--json]         a task's export and the versions kept of it
     rollback ID [--version V]   put a kept version back as the export (runlog row)
     setup-secrets [--dir DIR]   the Prefect auth string and the HTTP token, into a root-only file
+    notifications --block B     Prefect automations: failed night/task, shrunk export -> block B
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     secrets = sub.add_parser("setup-secrets", help="generate the Prefect auth string and the HTTP token "
                              "into a root-only env file (never replaces a value)")
     secrets.add_argument("--dir", help="folder of secrets.env (default /etc/memo-taskrunner)")
+
+    notifications = sub.add_parser("notifications", help="create or update the Prefect automations that "
+                                   "notify a failed night, a failed task and a shrunk export")
+    notifications.add_argument("--block", required=True, metavar="BLOCK",
+                               help="the notification block: <block-type-slug>/<name> or its name")
     return parser
 
 
@@ -247,6 +253,22 @@ def cmd_doctor(settings, args) -> int:
     return run_doctor(settings, prefect_api=configured_api())
 
 
+def cmd_notifications(settings, args) -> int:
+    """The automations live on the Prefect server: a temporary in-process one would vanish with this command."""
+    from flows.prefect_settings import configured_api
+
+    url, _ = configured_api()
+    if not url:
+        print("memo-taskrunner notifications: no Prefect server configured: set PREFECT_API_URL (and "
+              "PREFECT_API_AUTH_STRING) to the server the nights report to", file=sys.stderr)
+        return 2
+    from flows.notifications import install_notifications
+
+    for name, done in install_notifications(args.block):
+        print(f"{done:<8} automation {name!r} -> {args.block}")
+    return 0
+
+
 def cmd_setup_secrets(args) -> int:
     """Needs no settings: it runs before there are any, as root, once per host."""
     from memo.secrets_file import DEFAULT_DIR, ensure_secrets_file
@@ -311,6 +333,7 @@ COMMANDS = {
     "config": cmd_config,
     "history": cmd_history,
     "rollback": cmd_rollback,
+    "notifications": cmd_notifications,
 }
 
 if __name__ == "__main__":

@@ -1,0 +1,156 @@
+"""The runner's Prefect automations: a failed night, a failed MEMO task, a shrunk export,
+each sent to one notification block the operator chose (e-mail, Slack, a webhook, …).
+
+    memo-taskrunner notifications --block custom-webhook/memo-alerts
+
+They live on the Prefect server and its triggers and actions services act on them, so a
+message goes out however the run was started (schedule, worker, serve, CLI, UI). Creating
+them again updates them by name: never a second copy.
+
+- ``memo: night failed`` — a ``memo-nightly`` flow run entering Failed, Crashed or TimedOut;
+  the message is the night's summary (which names the failed tasks).
+- ``memo: task failed`` — a task run of a ``memo-nightly`` or ``memo-task`` flow run
+  entering Failed, Crashed or TimedOut: its name is the task's ``<client>/<file>``, its
+  message the reason. With ``dispatch=deployment`` a failure is heard twice, from the
+  worker's ``memo-task-run`` and from the night's ``memo-dispatch`` of the same name.
+- ``memo: export shrank`` — the ``memo.export.shrank`` event that ``flows.units`` emits
+  for an export smaller than ``MEMO_SHRINK_WARN`` times the one it replaced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from memo.errors import ConfigError, MemoError
+
+SHRANK_EVENT = "memo.export.shrank"
+FAILED_STATES = ("Failed", "Crashed", "TimedOut")
+
+
+def emit_shrank(task_id: str, label: str, warning: str, bytes_written: int, previous_bytes: int | None,
+                change: str | None) -> None:
+    """Announce a shrunk export as a Prefect event (related to the flow and task run that made it)."""
+    from prefect.events import emit_event
+
+    emit_event(event=SHRANK_EVENT,
+               resource={"prefect.resource.id": f"memo.task.{task_id}", "prefect.resource.name": label},
+               payload={"warning": warning, "bytes": bytes_written, "previous_bytes": previous_bytes,
+                        "change": change})
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One automation: what it listens for and what it says."""
+
+    name: str
+    description: str
+    events: tuple[str, ...]
+    match: dict[str, Any]
+    match_related: dict[str, Any]
+    subject: str
+    body: str
+
+
+STATE = "{{ event.resource['prefect.state-name'] }}"
+MESSAGE = "{{ event.resource['prefect.state-message'] }}"
+
+NOTICES = (
+    Notice(
+        name="memo: night failed",
+        description="A memo-nightly flow run ended Failed, Crashed or TimedOut (memo-taskrunner notifications).",
+        events=tuple(f"prefect.flow-run.{s}" for s in FAILED_STATES),
+        match={"prefect.resource.id": "prefect.flow-run.*"},
+        match_related={"prefect.resource.role": "flow", "prefect.resource.name": "memo-nightly"},
+        subject="MEMO: night {{ event.resource.name }} " + STATE,
+        body=f"MEMO night {{{{ event.resource.name }}}} ended {STATE} at {{{{ event.occurred }}}}:\n{MESSAGE}",
+    ),
+    Notice(
+        name="memo: task failed",
+        description="A MEMO task's run ended Failed, Crashed or TimedOut (memo-taskrunner notifications).",
+        events=tuple(f"prefect.task-run.{s}" for s in FAILED_STATES),
+        match={"prefect.resource.id": "prefect.task-run.*"},
+        match_related={"prefect.resource.role": "flow", "prefect.resource.name": ["memo-nightly", "memo-task"]},
+        subject="MEMO: task {{ event.resource.name }} " + STATE,
+        body=(f"MEMO task {{{{ event.resource.name }}}} ended {STATE} at {{{{ event.occurred }}}} "
+              f"(flow run {{{{ flow_run.name }}}}):\n{MESSAGE}"),
+    ),
+    Notice(
+        name="memo: export shrank",
+        description="An export shrank below MEMO_SHRINK_WARN times the one it replaced (memo-taskrunner notifications).",
+        events=(SHRANK_EVENT,),
+        match={"prefect.resource.id": "memo.task.*"},
+        match_related={},
+        subject="MEMO: export {{ event.resource.name }} shrank",
+        body=("MEMO task {{ event.resource.name }} at {{ event.occurred }} (flow run {{ flow_run.name }}): "
+              "{{ event.payload.warning }}"),
+    ),
+)
+
+
+def automation_of(notice: Notice, block_document_id):
+    """The Prefect automation of one notice: one message per matching event."""
+    from prefect.automations import (
+        AutomationCore,
+        EventTrigger,
+        Posture,
+        SendNotification,
+    )
+
+    return AutomationCore(
+        name=notice.name, description=notice.description, enabled=True,
+        trigger=EventTrigger(expect=set(notice.events), match=notice.match, match_related=notice.match_related,
+                             for_each={"prefect.resource.id"}, posture=Posture.Reactive, threshold=1, within=0),
+        actions=[SendNotification(block_document_id=block_document_id, subject=notice.subject, body=notice.body)],
+    )
+
+
+def notification_block(client, block: str):
+    """The block document ``block`` names: ``<block-type-slug>/<name>``, or a name only one block has."""
+    from prefect.exceptions import ObjectNotFound
+
+    slug, _, name = block.rpartition("/")
+    if slug:
+        try:
+            document = client.read_block_document_by_name(name=name, block_type_slug=slug, include_secrets=False)
+        except ObjectNotFound:
+            raise ConfigError(f"no Prefect block {block!r} (prefect block ls lists them)") from None
+    else:
+        found = [d for d in client.read_block_documents(include_secrets=False) if d.name == name]
+        if len(found) != 1:
+            kinds = ", ".join(f"{d.block_type.slug}/{d.name}" for d in found if d.block_type)
+            raise ConfigError(f"no Prefect block named {name!r} (prefect block ls lists them)" if not found
+                              else f"{len(found)} Prefect blocks are named {name!r}: say which ({kinds})")
+        document = found[0]
+    capabilities = document.block_schema.capabilities if document.block_schema else []
+    if "notify" not in capabilities:
+        raise ConfigError(f"Prefect block {block!r} cannot send notifications (a {document.block_type_name} block; "
+                          "use e.g. Email, Slack Webhook or Custom Webhook)")
+    return document
+
+
+def install_notifications(block: str) -> list[tuple[str, str]]:
+    """Create or update the automations (by name) to send to ``block``; (name, "created"/"updated")."""
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    try:
+        with get_client(sync_client=True) as client:
+            document = notification_block(client, block)
+            done = []
+            for notice in NOTICES:
+                automation = automation_of(notice, document.id)
+                existing = client.read_automations_by_name(notice.name)
+                if existing:
+                    client.update_automation(existing[0].id, automation)
+                    for extra in existing[1:]:  # made by hand, or by a racing second command
+                        client.delete_automation(extra.id)
+                else:
+                    client.create_automation(automation)
+                done.append((notice.name, "updated" if existing else "created"))
+            return done
+    except PrefectHTTPStatusError as exc:
+        raise MemoError(f"the Prefect API refused: {exc.response.status_code} {exc.response.text[:300]}") from None
+    except httpx.HTTPError as exc:
+        raise MemoError(f"cannot reach the Prefect API: {exc}") from None
