@@ -5,7 +5,7 @@
     .venv/bin/python bench/run_all.py --only overhead --only scale  # some sections
 
 (``make bench`` is the first line.) Sections: overhead, parallel, output, scale,
-startup. Every figure is a median over repeated runs with its min and max, and
+startup, egress, exports. Every figure is a median over repeated runs with its min and max, and
 its ratio to a baseline measured in the same run. Not part of the test run.
 """
 
@@ -45,6 +45,7 @@ SECTIONS = {
     "scale": "bench.scale",
     "startup": "bench.startup",
     "egress": "bench.bench_egress",
+    "exports": "bench.bench_export_checks",
 }
 NEEDS_PREFECT = {"overhead", "parallel"}
 
