@@ -14,6 +14,7 @@ the output), and after its first error it stops parsing (the verdict cannot chan
 
 from __future__ import annotations
 
+import collections
 import xml.parsers.expat
 from typing import Protocol
 
@@ -64,6 +65,7 @@ class XmlCheck:
         self._parser = xml.parsers.expat.ParserCreate()
         self._problem: str | None = None
         self._empty = True
+        self._finished = False
 
     def feed(self, data: bytes) -> None:
         if self._problem is not None or not data:
@@ -75,7 +77,8 @@ class XmlCheck:
             self._problem = _xml_problem(exc)
 
     def problem(self) -> str | None:
-        if self._problem is None and not self._empty:  # nothing at all: MEMO_EMPTY_EXPORT's case
+        if self._problem is None and not self._empty and not self._finished:  # empty: MEMO_EMPTY_EXPORT's case
+            self._finished = True  # the end is parsed once: the verdict does not change when asked again
             try:
                 self._parser.Parse(b"", True)
             except xml.parsers.expat.ExpatError as exc:
@@ -106,6 +109,7 @@ class JsonCheck:
         self._lines = 0  # newlines before it
         self._line_start = 0  # offset of the line the piece begins in
         self._empty = True
+        self._finished = False
 
     def feed(self, data: bytes) -> None:
         if self._problem is not None:
@@ -125,7 +129,8 @@ class JsonCheck:
             self._offset += len(piece)
 
     def problem(self) -> str | None:
-        if self._problem is None and not self._empty:
+        if self._problem is None and not self._empty and not self._finished:
+            self._finished = True
             try:
                 self._coro.close()
             except self._errors as exc:
@@ -175,8 +180,6 @@ class _Discard:
     """The parser's events go nowhere: only its verdict matters."""
 
     def __init__(self) -> None:
-        import collections
-
         self.send = collections.deque(maxlen=0).append
 
     def close(self) -> None:

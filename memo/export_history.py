@@ -127,7 +127,7 @@ def restore(current: Path, folder: Path, version: str | None) -> ExportVersion:
     try:
         current.parent.mkdir(parents=True, exist_ok=True)
         os.replace(chosen.path, current)
-        _fsync_dir(current.parent)
+        fsync_dir(current.parent)
     except OSError as exc:
         raise ExportWriteError(f"cannot put {chosen.path} back as {current}: {exc.strerror}") from None
     return chosen
@@ -164,7 +164,8 @@ def _utc(mtime: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(mtime, dt.timezone.utc)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (memo.exports uses it too)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

@@ -173,7 +173,7 @@ class ExportFile:
             if self.history is not None:
                 export_history.keep_version(self.target, self.history)
             os.replace(self.partial, self.target)
-            _fsync_dir(self.target.parent)
+            export_history.fsync_dir(self.target.parent)
         except OSError as exc:
             raise ExportWriteError(f"cannot save the export {self.target}: {exc.strerror}") from None
         self.committed = True
@@ -219,14 +219,6 @@ def still_named(path: Path, fd: int) -> bool:
         return False
     own = os.fstat(fd)
     return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def remove_orphan_partials(exports_dir: Path) -> int:

@@ -270,3 +270,13 @@ def test_a_runner_killed_mid_run_leaves_export_and_history_as_they_were(memo, tm
     assert subprocess.run(command, env=env, capture_output=True, timeout=120).returncode == 0
     assert list(partial.iterdir()) == []  # the killed run's partial file went at this start
     assert [v.path.read_bytes() for v in list_versions(export, folder)] == [b"<four/>", b"<two/>", b"<one/>"]
+
+
+@pytest.mark.parametrize("file_name, text", [("a.xml", "<a/>"), ("a.xml", "<a>"), ("a.json", "[1]"), ("a.json", "[1")])
+def test_a_checks_verdict_is_the_same_when_asked_again(file_name, text):
+    from memo.export_checks import check_for, parse_extensions
+
+    check = check_for(file_name, parse_extensions(DEFAULTS["validate_exports"]))
+    check.feed(text.encode())
+    assert check.problem() == check.problem() == check.problem()
+    assert (check.problem() is None) == (text in ("<a/>", "[1]"))
