@@ -27,7 +27,7 @@ SUITE=bookworm
 PY_MINOR=3.11                     # bookworm's python3
 PIP_PACKAGES=(mysql-connector-python tinyhtml rfeed)
 # The rootfs cache is keyed on what goes into it; bump RECIPE when the recipe changes.
-RECIPE=4
+RECIPE=5
 
 # Fd 8: where the tools' own output goes (the log file, or stderr).
 LOGFILE=${MEMO_PODMAN_LOG:-}
@@ -216,6 +216,8 @@ build_rootfs_tar() {   # $1 = the tarball to write
     mknod -m 666 "$rootfs/dev/urandom" c 1 9
     cp "$rootfs/usr/share/base-passwd/passwd.master" "$rootfs/etc/passwd"   # base-passwd's postinst
     cp "$rootfs/usr/share/base-passwd/group.master" "$rootfs/etc/group"
+    chroot "$rootfs" /usr/sbin/pwconv && chroot "$rootfs" /usr/sbin/grpconv   # passwd's: /etc/shadow, /etc/gshadow
+    install -d -m 700 "$rootfs/root" && install -d -m 1777 "$rootfs/tmp"         # base-files'
     chroot "$rootfs" /sbin/ldconfig                                            # libc-bin's trigger
     (cd "$rootfs/usr/share/ca-certificates" && find . -name '*.crt' | sed 's|^\./||' | sort) \
         >"$rootfs/etc/ca-certificates.conf"                                    # ca-certificates' postinst
