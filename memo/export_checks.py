@@ -75,6 +75,8 @@ class XmlCheck:
             self._parser.Parse(data, False)
         except xml.parsers.expat.ExpatError as exc:
             self._problem = _xml_problem(exc)
+        except LookupError as exc:  # an encoding Python does not know: the output's fault, not the runner's
+            self._problem = f"output is not well-formed XML: {exc}"
 
     def problem(self) -> str | None:
         if self._problem is None and not self._empty and not self._finished:  # empty: MEMO_EMPTY_EXPORT's case
@@ -101,9 +103,11 @@ class JsonCheck:
             backend = ijson.get_backend("yajl2_c")
         except ImportError:  # no C extension for this platform: the same parser in Python, slower
             backend = ijson.get_backend("python")
-        self._errors = (ijson.JSONError, ijson.IncompleteJSONError)
-        # JSON Lines and concatenated documents too: each value whole is what matters
-        self._coro = backend.basic_parse_basecoro(_Discard(), multiple_values=True)
+        # a string that is not UTF-8 surfaces as Python's decoding error, not yajl's
+        self._errors = (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError)
+        # One value, as RFC 8259 says: yajl's multiple values need no separator ("01" would
+        # pass as 0 and 1). JSON Lines files are .jsonl, not checked.
+        self._coro = backend.basic_parse_basecoro(_Discard())
         self._problem: str | None = None
         self._offset = 0  # bytes before the piece being parsed
         self._lines = 0  # newlines before it

@@ -24,6 +24,10 @@ MALFORMED = {
     "news.rss": ("<rss><channel><item><title>A & B</title></item></channel></rss>", "not well-formed"),
     "titles.json": ('[{"id": 1},\n {"id": 2},\n {"id": ', "premature EOF at the end of the output"),
     "bad.JSON": ('{"a": 1,\n "b": tru}\n', "at line 2, column"),
+    # red team 2026-12-02: yajl's "multiple values" took these as two values each
+    "lines.json": ('{"id": 1}\n{"id": 2}\n', "trailing garbage"),
+    "zero.json": ("01", "trailing garbage"),
+    "glued.json": ("{}{}", "trailing garbage"),
 }
 
 WELL_FORMED = {
@@ -31,7 +35,6 @@ WELL_FORMED = {
     "CAPS.XML": "<a/>",
     "news.rss": '<rss version="2.0"><channel><title>T &amp; U</title></channel></rss>\n',
     "titles.json": '[{"id": 1, "n": 12345678901234567890123, "t": "\\u00e9\u00e9"}]\n',
-    "lines.json": '{"id": 1}\n{"id": 2}\n',
     "table.csv": "not,xml,<at all\n",
 }
 
@@ -310,3 +313,23 @@ def test_a_deeply_nested_json_output_does_not_grow_the_runner():
     grown_kib = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                    check=True, timeout=120).stdout)
     assert grown_kib < 200 * 1024
+
+
+@pytest.mark.parametrize("file_name, raw, reason", [
+    ("surrogate.json", b'"\xed\xa0\x80"', "output is not valid JSON: 'utf-8' codec can't decode byte 0xed"),
+    ("overlong.json", b'"\xc0\xaf"', "output is not valid JSON:"),
+    ("encoding.xml", b'<?xml version="1.0" encoding="bogus-enc"?><a/>', "unknown encoding: bogus-enc"),
+])
+def test_bytes_no_parser_decodes_fail_the_run_not_the_runner(memo, rules_settings, file_name, raw, reason):
+    """Red team 2026-12-02: these raised out of the check and crashed ``run-task``."""
+    export = rules_settings.exports_dir / "abccorp" / file_name
+    good = "[1]" if file_name.endswith("json") else "<ok/>"
+    task_id = memo.task("abccorp", file_name, printing(good))
+    assert run(memo, rules_settings, task_id).success
+    set_body = f"import sys\nsys.stdout.buffer.write({raw!r})\n"
+    memo.execute("UPDATE script SET body = :b WHERE name = :n", b=set_body,
+                 n=f"abccorp:{file_name.replace('.', '_', 1)}")
+    outcome = run(memo, rules_settings, task_id)
+    assert not outcome.success and outcome.kind == "output", outcome.message
+    assert reason in outcome.message and outcome.message.endswith("previous export kept")
+    assert export.read_text() == good
