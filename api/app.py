@@ -47,7 +47,6 @@ BUSY_MESSAGE = "Taskrunner does not accept client calls during scheduled hours"
 UNAUTHORIZED_MESSAGE = "Missing or invalid bearer token"
 UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 RUN_PATHS = ("/runtask/", "/dryruntask/")
-STATUS_OF_KIND = {"ok": 200, "not_found": 404, "busy": 409}  # every other kind: 500
 LOG_MESSAGE_CHARS = 200
 EXAMPLE_TASK_ID = "5f0c7c1e-2b7a-4d7e-9a59-0d6f3c1b2a10"
 
@@ -267,7 +266,7 @@ class RunPool:
         request.state.kind = outcome.kind
         if await request.is_disconnected():
             request.state.client_gone = True
-        return JSONResponse(outcome.task_result(), status_code=STATUS_OF_KIND.get(outcome.kind, 500))
+        return JSONResponse(outcome.task_result(), status_code=outcome.kind.http_status)
 
     def shutdown(self) -> None:
         with self._lock:

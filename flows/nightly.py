@@ -39,7 +39,7 @@ from flows.units import (
     outcome_row,
 )
 from memo import catchup
-from memo.errors import MemoError, TaskBusy
+from memo.errors import MemoError, OutcomeKind, TaskBusy
 from memo.locks import night_lock
 from memo.models import RunOutcome
 from memo.runner import Lookahead, Runner, now_local, prepare_ahead_threads
@@ -166,7 +166,7 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
             rows.append(outcome_row(outcome, status=None if outcome.success else f"{state.name} ({outcome.kind})"))
         for bad, problem in selection.malformed:
             rows.append({"task": bad.file_name, "client": bad.username, "status": "Not run (malformed)",
-                         "duration": 0, "bytes": 0, "change": "", "message": problem, "task_id": bad.id})
+                         "duration": 0, "bytes": 0, "change": "", "message": problem, "task_id": bad.id, "kind": OutcomeKind.INVALID.value})
     finally:
         runner.db.dispose()
     failures = [o for o in outcomes if not o.success]
@@ -200,7 +200,7 @@ def dispatch_unit(ledger: Ledger, task_id: str, label: str, deployment: str, par
         outcome = RunOutcome(task_id, False,
                              f"{flow_run.state.name if flow_run.state else 'no state'}: "
                              f"{(flow_run.state.message if flow_run.state else '') or 'no outcome reported'}",
-                             dt.datetime.now(), kind="infrastructure", label=label)
+                             dt.datetime.now(), kind=OutcomeKind.INFRASTRUCTURE, label=label)
     ledger.put(outcome)
     if not outcome.success:
         return Failed(message=f"{outcome.message} [{outcome.kind}]")

@@ -28,6 +28,7 @@ from flows.units import (
     outcome_row,
     task_label,
 )
+from memo.errors import OutcomeKind
 from memo.models import RunOutcome
 from memo.runner import Runner, now_local
 from memo.settings import Settings
@@ -115,7 +116,7 @@ def run_memo_task(
         return call.outcome
     return RunOutcome(
         task_id, False, f"the run did not finish: {state.message or state.name}",
-        now_local(settings), kind="infrastructure", dry_run=dry_run,
+        now_local(settings), kind=OutcomeKind.INFRASTRUCTURE, dry_run=dry_run,
     )
 
 
@@ -136,16 +137,13 @@ def outcome_from_artifact(flow_run_id, state=None) -> RunOutcome | None:
         client_name, name = row.get("client") or "", row.get("task") or ""
         return RunOutcome(
             task_id=row["task_id"],
-            success=row["status"] == "Completed",
+            success=row["kind"] == OutcomeKind.OK,
             message=row["message"],
             started_at=dt.datetime.now(),
             duration=float(row["duration"]),
             bytes_written=int(row["bytes"]),
-            kind="ok" if row["status"] == "Completed" else _kind(row["status"]),
+            kind=OutcomeKind(row["kind"]),
             label=f"{client_name}/{name}" if client_name else name,
         )
     return None
 
-
-def _kind(status: str) -> str:
-    return status.rsplit("(", 1)[-1].rstrip(")") if "(" in status else "error"

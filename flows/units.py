@@ -24,7 +24,7 @@ from prefect.states import Failed
 
 from flows._support import attached_logs
 from flows.notifications import emit_shrank
-from memo.errors import DatabaseUnavailable, MemoError
+from memo.errors import DatabaseError, MemoError, OutcomeKind
 from memo.models import RunOutcome
 from memo.runner import TASK_ID, Lookahead, Runner, now_local
 
@@ -89,7 +89,7 @@ def run_unit(ctx: UnitContext, task_id: str, label: str, dry_run: bool = False) 
                 # a night: the next task may prepare once this one's script starts
                 on_script_start=(lambda: ctx.lookahead.started(task_id)) if ctx.lookahead else None,
             )
-        except DatabaseUnavailable as exc:  # the run ended but its runlog row could not be written
+        except DatabaseError as exc:  # the run ended but its runlog row could not be written
             outcome = RunOutcome(
                 task_id, False, exc.message, now_local(ctx.runner.settings),
                 kind=exc.kind, dry_run=dry_run, label=label,
@@ -144,6 +144,7 @@ def outcome_row(outcome: RunOutcome, status: str | None = None) -> dict[str, Any
         "change": outcome.change,
         "message": outcome.message,
         "task_id": outcome.task_id,
+        "kind": outcome.kind.value,
     }
 
 
@@ -151,4 +152,4 @@ def outcome_from_state(task_id: str, label: str, state, started: dt.datetime) ->
     """An outcome for a unit that ended without one (crashed, Prefect timeout, cancelled)."""
     message = (state.message if state is not None else None) or "the run ended without an outcome"
     name = state.name if state is not None else "Crashed"
-    return RunOutcome(task_id, False, f"{name}: {message}", started, kind="infrastructure", label=label)
+    return RunOutcome(task_id, False, f"{name}: {message}", started, kind=OutcomeKind.INFRASTRUCTURE, label=label)

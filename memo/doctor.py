@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from memo.database import MemoDatabase
-from memo.errors import DatabaseUnavailable
+from memo.errors import DatabaseError
 from memo.sandbox import make_sandbox
 from memo.sandbox.base import Check
 from memo.sandbox.egress import parse_allow_list
@@ -40,7 +40,7 @@ def database_check(settings: Settings) -> Check:
     where = db.where()
     try:
         missing = db.missing_tables()
-    except DatabaseUnavailable as exc:
+    except DatabaseError as exc:
         return Check("database", [f"{where}: {exc.message}"])
     finally:
         db.dispose()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from memo.errors import OutcomeKind
+
 FREQUENCIES = ("D", "W", "M", "Y")
 
 
@@ -89,7 +91,7 @@ class RunOutcome:
     started_at: dt.datetime
     duration: float = 0.0
     bytes_written: int = 0
-    kind: str = "ok"
+    kind: OutcomeKind = OutcomeKind.OK
     dry_run: bool = False
     label: str = ""
     export_path: str | None = None
@@ -110,9 +112,13 @@ class RunOutcome:
         ratio = self.bytes_written / self.previous_bytes - 1
         return f"{ratio:+.1%}" + (" (shrank)" if self.warning else "")
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", OutcomeKind(self.kind))  # a kind's word given as a str
+
     @property
     def retryable(self) -> bool:
-        return self.kind in {"infrastructure", "database", "sandbox", "export"}
+        """The runner's environment failed (``OutcomeKind.retryable``): Prefect retries it."""
+        return self.kind.retryable
 
     def task_result(self) -> dict:
         """MEMO Manager's TaskResult JSON, field for field as the Java runner sent it."""

@@ -43,7 +43,7 @@ def review_stored_scripts(db: MemoDatabase, policy) -> list[ScriptReview]:
     """Check every MAIN script and sniplet of the database with ``policy``.
 
     Raises:
-        DatabaseUnavailable: the scripts could not be read.
+        DatabaseError: the scripts could not be read.
     """
     from guard import check_source
 

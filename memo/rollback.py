@@ -22,7 +22,7 @@ def task_history(settings: Settings, task_id: str) -> list[ExportVersion]:
 
     Raises:
         TaskNotFound, TaskInvalid: no such task, or a name that cannot be an export.
-        DatabaseUnavailable: the task could not be read.
+        DatabaseError: the task could not be read.
     """
     task = _task(settings, task_id)
     return list_versions(*_paths(settings, task))
@@ -39,7 +39,7 @@ def roll_back(settings: Settings, task_id: str, version: str | None = None) -> R
         TaskNotFound, TaskInvalid: no such task, or no such kept version.
         TaskBusy: a run of the task holds its lock.
         ExportWriteError: the files could not be moved (the export as it was).
-        DatabaseUnavailable: the task or the runlog row could not be read or written.
+        DatabaseError: the task or the runlog row could not be read or written.
     """
     from memo.runner import now_local
 

@@ -23,10 +23,10 @@ from typing import Any, Callable
 from memo.database import MemoDatabase
 from memo.dependencies import LibraryLookup, resolve_dependencies
 from memo.errors import (
-    DatabaseRefused,
-    DatabaseUnavailable,
+    DatabaseError,
     GuardRefused,
     MemoError,
+    OutcomeKind,
     RunnerStopping,
     RunStopped,
     SandboxUnavailable,
@@ -104,7 +104,7 @@ class Runner:
 
         ``on_script_start`` is called once the task holds a script slot, just before its
         script starts (a night uses it to let the next task prepare).
-        Raises ``DatabaseUnavailable`` only when the outcome could not be recorded.
+        Raises ``DatabaseError`` only when the outcome could not be recorded.
         """
         started = now_local(self.settings)
         clock = time.monotonic()
@@ -130,15 +130,15 @@ class Runner:
         level = logging.INFO if outcome.success else logging.ERROR
         log.log(level, "%s%s %s in %.2fs: %s", label, " (dry run)" if dry_run else "",
                 "succeeded" if outcome.success else "failed", outcome.duration, outcome.message)
-        if not dry_run and outcome.kind not in ("not_found", "busy", "stopping") and TASK_ID.match(task_id):
+        if not dry_run and outcome.kind.recorded and TASK_ID.match(task_id):
             self._record(outcome)
         return outcome
 
     def _record(self, outcome: RunOutcome) -> None:
         try:
             self.db.write_runlog(outcome)
-        except DatabaseUnavailable as exc:
-            if outcome.kind == exc.kind == DatabaseRefused.kind:  # the same refusal twice: say it once
+        except DatabaseError as exc:
+            if outcome.kind == exc.kind == OutcomeKind.DATABASE_REFUSED:  # the same refusal twice: say it once
                 log.error("runlog NOT written for %s either", outcome.label)
                 raise type(exc)(f"{outcome.label}: {outcome.message}; the runlog row was not written either") from None
             log.error("runlog NOT written for %s (%s): %s", outcome.label, outcome.message, exc.message)

@@ -17,7 +17,7 @@ import pytest
 
 from memo import catchup
 from memo.database import MemoDatabase
-from memo.errors import DatabaseUnavailable
+from memo.errors import DatabaseRefused, DatabaseUnavailable, InfrastructureError, OutcomeKind
 from memo.runner import Runner
 from tests.faults.conftest import partial_files, settings_for, wait_for
 
@@ -175,7 +175,7 @@ def test_login_without_runlog_rights_is_a_clear_error_not_retried(memo, tmp_path
     runner = Runner(settings_for(tmp_path, url), db=MemoDatabase(url, retries=3, backoff=2.0))
     try:
         started = time.monotonic()
-        with pytest.raises(DatabaseUnavailable) as caught:
+        with pytest.raises(DatabaseRefused) as caught:
             runner.run_task(task_id)
         elapsed = time.monotonic() - started
     finally:
@@ -185,6 +185,8 @@ def test_login_without_runlog_rights_is_a_clear_error_not_retried(memo, tmp_path
     assert "MEMO database refused to write the runlog" in message
     assert "INSERT command denied" in message and "runlog" in message
     assert elapsed < 2.0, "a refused INSERT is permanent: it must not be retried with backoff"
+    assert not isinstance(caught.value, InfrastructureError) and not caught.value.retryable
+    assert caught.value.kind is OutcomeKind.DATABASE_REFUSED
     assert memo.runlog(task_id) == []
 
 
