@@ -557,7 +557,7 @@ def prefect_server(home: Path, logs: Path, startup_timeout: float = 120) -> Iter
     env.update(PREFECT_ENV)
     env["PREFECT_HOME"] = str(home)
     env.pop("PREFECT_API_URL", None)
-    from memo.cli import PREFECT_SERVER_TUNING
+    from flows.prefect_settings import PREFECT_SERVER_TUNING
 
     for key, value in PREFECT_SERVER_TUNING.items():  # as deploy/prefect-server.service runs it
         env.setdefault(key, value)

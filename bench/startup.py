@@ -95,11 +95,11 @@ def run(ctx) -> Section:
     for name, (cmd, _) in commands.items():
         imports = ""
         if "memo-taskrunner" in name:
-            imports = top_imports(["-m", "memo.cli", *cmd[1:]], env)
+            imports = top_imports(["-m", "cli.main", *cmd[1:]], env)
         t.add(name, *mmm(stats[name]), ratio(stats[name].median, base), imports or "—")
     t.notes.append(
-        "`memo-taskrunner` is the console script (its wrapper imports `memo.cli.main`); the import column "
-        "runs the same command as `python -X importtime -m memo.cli …`. `run-task` includes the script's "
+        "`memo-taskrunner` is the console script (its wrapper imports `cli.main.main`); the import column "
+        "runs the same command as `python -X importtime -m cli.main …`. `run-task` includes the script's "
         "own run (≈ the `python main.py` row), the orphan sweep and the runlog write."
     )
     section.tables.append(t)

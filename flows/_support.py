@@ -46,11 +46,12 @@ def fast_flows() -> Iterator[None]:
     """Prefect settings for flows run in-process: no heartbeat thread (saves ~1 s per flow).
 
     Without ``PREFECT_API_URL`` Prefect starts a temporary server first (7–16 s idle,
-    far more on a loaded host): its start-up timeout is raised from 20 to 90 s
-    unless the environment sets one.
+    far more on a loaded host): its start-up timeout is raised from 20 s to
+    ``PREFECT_DEFAULTS``' value unless the environment sets one.
     """
     import os
 
+    from flows.prefect_settings import PREFECT_DEFAULTS
     from prefect.settings import (
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
@@ -59,7 +60,8 @@ def fast_flows() -> Iterator[None]:
 
     updates: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" not in os.environ:
-        updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = 90
+        updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = int(
+            PREFECT_DEFAULTS["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
     with temporary_settings(updates=updates):
         yield
 

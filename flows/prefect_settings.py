@@ -1,9 +1,12 @@
-"""What Prefect's own settings say about the API, and the temporary server's auth string.
+"""Prefect's settings, in one place: what they say about the API, the server's tuning,
+the defaults of the commands that start Prefect, and the temporary server's auth string.
 
-The Prefect side of two shell commands (the core stays free of Prefect): ``doctor`` asks
-which API the flows would use (``configured_api``), and ``serve``/``nightly``/``demo``
-give a temporary in-process server an auth string before it starts
-(``give_the_temporary_server_auth``).
+The Prefect side of the shell commands (the core stays free of Prefect): ``doctor`` asks
+which API the flows would use (``configured_api``); ``serve``/``nightly``/``demo`` set
+``PREFECT_DEFAULTS`` and give a temporary in-process server an auth string before it
+starts (``prefect_environment``); ``PREFECT_SERVER_TUNING`` is what every Prefect server
+of ours runs with (deploy/prefect-server.service, the temporary server, the tests' and
+benchmarks' servers).
 """
 
 from __future__ import annotations
@@ -74,3 +77,36 @@ def keep_prefect_state_in(home: Path, environ: MutableMapping[str, str] = os.env
         return False
     environ["PREFECT_HOME"] = str(home)
     return True
+
+
+PREFECT_SERVER_TUNING = {
+    # The server's task run recorder writes each state event of a task run in its own
+    # transaction by default: ≈ 25 ms of server CPU per MEMO task, which on a small host
+    # competes with the scripts. In batches of 50 (flushed at least every second, so the
+    # UI lags by ≤ 1 s) it is ≈ 8 ms (bench/bench_orchestration.py, BENCHMARKS.md).
+    # deploy/prefect-server.service sets the same values (tests/flows/test_deployments.py).
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "50",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "50",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+}
+
+PREFECT_DEFAULTS = {
+    **PREFECT_SERVER_TUNING,  # for the temporary server started in-process
+    # No telemetry from a machine that may have no internet (else ERROR lines).
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # Without PREFECT_API_URL a temporary server starts in-process: 7-16 s, more on a
+    # busy host, against a default limit of 20 s.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+}
+
+
+def prefect_environment(*, temporary_server_auth: bool = True) -> None:
+    """Defaults for the commands that start Prefect; an operator's own values win. A temporary
+    in-process server gets an auth string (``flows.prefect_settings``); ``serve`` gives it in
+    its Prefect side's thread instead (importing Prefect here would delay its HTTP port)."""
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    if not temporary_server_auth:
+        return
+    give_the_temporary_server_auth()

@@ -13,9 +13,10 @@ reading files go to stderr.  ``--json`` prints a JSON list on stdout instead,
 one object per file: ``{"path", "name", "ok", "findings": [{"rule", "line",
 "column", "code", "label", "reason"}], "syntax_error", "error"}``.
 
-The policy is the default one, extended by ``--policy FILE`` or else by the
-file named in the environment variable ``MEMO_GUARD_POLICY`` (the runner's
-``guard_policy`` setting); see :func:`guard.policy.load_policy`.
+The policy is the default one, extended by ``--policy FILE``; see
+:func:`guard.policy.load_policy`. ``memo-taskrunner guard`` passes the runner's
+``guard_policy`` setting (``MEMO_GUARD_POLICY``) as ``--policy`` when none is given:
+the settings are read in one place, ``memo.settings``, never here.
 
 Also runnable as ``python -m guard.cli``.
 """
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -36,7 +36,6 @@ from .report import GuardReport, refusal_message
 __all__ = ["main"]
 
 EXIT_CLEAN, EXIT_ILLEGAL, EXIT_UNREADABLE = 0, 1, 2
-POLICY_ENV = "MEMO_GUARD_POLICY"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policy",
         metavar="FILE",
-        help=f"JSON file extending the default allow-list (default: ${POLICY_ENV} if set)",
+        help="JSON file extending the default allow-list (memo-taskrunner guard: the guard_policy setting)",
     )
     return p
 
@@ -68,8 +67,7 @@ def _files(paths: Sequence[str]) -> list[Path]:
 
 
 def _policy(option: str | None) -> Policy:
-    source = option or os.environ.get(POLICY_ENV) or None
-    return load_policy(source) if source else default_policy()
+    return load_policy(option) if option else default_policy()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,8 +47,8 @@ from pathlib import Path
 
 from guard import default_policy
 from guard.runtime import runtime_policy
-from memo.demo.run import _admin_engine, _reader_hosts
-from memo.demo.samples import LibraryAccess
+from cli.demo.run import _admin_engine, _reader_hosts
+from cli.demo.samples import LibraryAccess
 from memo.dependencies import resolve_dependencies
 from memo.models import Query, Script, Task, TaskSpec, main_script_name
 from memo.tree import plan_tree

@@ -13,7 +13,7 @@ import pytest
 def cli(*args, env=None, **kw):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MEMO_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "memo.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
                           env=full_env, timeout=120, **kw)
 
 
@@ -101,7 +101,7 @@ def test_config_table_shows_each_value_its_source_and_no_secret(tmp_path):
 @pytest.mark.parametrize("command", [["due", "--help"], ["guard", "--help"]])
 def test_fast_commands_do_not_import_prefect(command):
     code = (
-        "import sys; from memo.cli import main\n"
+        "import sys; from cli.main import main\n"
         f"try:\n    main({command!r})\nexcept SystemExit:\n    pass\n"
         "print('prefect' in sys.modules)"
     )

@@ -31,9 +31,9 @@ from sqlalchemy import create_engine, select
 
 from guard import check_source
 from memo import schema
-from memo.demo import samples
-from memo.demo.run import create_sample_library, drop_sample_library
-from memo.demo.samples import LibraryAccess
+from cli.demo import samples
+from cli.demo.run import create_sample_library, drop_sample_library
+from cli.demo.samples import LibraryAccess
 from memo.models import main_script_name
 
 MARIADB_URL = os.environ.get("MEMO_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")

@@ -23,7 +23,7 @@ import mysql.connector
 import pytest
 
 from flows.prefect_settings import keep_prefect_state_in
-from memo.demo.run import (
+from cli.demo.run import (
     LOCAL_IMAGE,
     create_sample_library,
     demo_settings,
@@ -31,7 +31,7 @@ from memo.demo.run import (
     library_names,
     write_env_file,
 )
-from memo.demo.samples import LibraryAccess
+from cli.demo.samples import LibraryAccess
 from memo.errors import ConfigError
 from memo.secrets_file import read_env_file as systemd_environment_file  # EnvironmentFile='s rules
 

@@ -247,7 +247,7 @@ def test_a_runner_killed_mid_run_leaves_export_and_history_as_they_were(memo, tm
     export = tmp_path / "exports" / "abccorp" / "k.xml"
     folder = history_dir(tmp_path / "exports", "abccorp", "k.xml")
     task_id = memo.task("abccorp", "k.xml", printing("<one/>"))
-    command = [sys.executable, "-m", "memo.cli", "run-task", task_id]
+    command = [sys.executable, "-m", "cli.main", "run-task", task_id]
     for text in (None, "<two/>"):
         if text:
             os.utime(export, (export.stat().st_mtime - 86400,) * 2)

@@ -25,7 +25,7 @@ def cli(*args, cwd, env=None):
     full_env["PYTHONPATH"] = str(ROOT)
     full_env.update(env or {})
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "memo.cli", *args], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
                          env=full_env, cwd=cwd, timeout=120)
     return out, time.monotonic() - started
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from memo.cli import main
+from cli.main import main
 from memo.settings import Settings, host_timezone
 
 

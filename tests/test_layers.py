@@ -1,10 +1,10 @@
 """The layers' import directions, read from the source (every import, lazy ones included):
 
-    guard/ ← memo/ ← flows/ (+ blocks/) ← api/ ← the shells (memo/cli.py, memo/demo/)
+    guard/ ← memo/ ← flows/ (+ blocks/) ← api/ ← cli/
 
-guard/ imports nothing of ours; memo/ imports neither Prefect nor flows/, blocks/ or api/;
-flows/ and blocks/ never import api/. The shells are the one place that wires everything
-(issue 14 moves them to a top-level cli/ package; until then they are named here).
+guard/ imports nothing of ours; memo/ imports neither Prefect nor flows/, blocks/, api/ or
+cli/; flows/ and blocks/ never import api/; nothing but cli/ (the shells: the commands and
+the demo, the one place that wires everything) imports api/, and nothing imports cli/.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"guard", "memo", "flows", "blocks", "api"}
-SHELLS = {"memo/cli.py", "memo/demo/run.py", "memo/demo/__init__.py", "memo/demo/samples.py"}
+OURS = {"guard", "memo", "flows", "blocks", "api", "cli"}
 
 FORBIDDEN = {
     "guard": OURS - {"guard"} | {"prefect", "prefect_docker"},
-    "memo": {"flows", "blocks", "api", "prefect", "prefect_docker"},
-    "flows": {"api"},
-    "blocks": {"api", "flows"},
+    "memo": {"flows", "blocks", "api", "cli", "prefect", "prefect_docker"},
+    "flows": {"api", "cli"},
+    "blocks": {"api", "flows", "cli"},
+    "api": {"cli"},
 }
 
 
@@ -40,8 +40,7 @@ def imported_tops(path: Path, package: str) -> set[tuple[str, int]]:
 
 
 def modules(package: str) -> list[Path]:
-    return sorted(p for p in (ROOT / package).rglob("*.py")
-                  if p.relative_to(ROOT).as_posix() not in SHELLS)
+    return sorted((ROOT / package).rglob("*.py"))
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -61,3 +60,16 @@ def test_the_check_sees_lazy_and_relative_imports(tmp_path):
     probe.write_text("def f():\n    from prefect import flow\n    from . import runner\n    return flow\n")
     assert imported_tops(probe, "memo") == {("prefect", 2), ("memo", 3)}
     assert all(top not in FORBIDDEN["memo"] for path in modules("memo") for top, _ in imported_tops(path, "memo"))
+
+
+def test_the_shells_live_in_cli_and_nothing_of_the_core_runs_a_shell():
+    """The CLI and the demo are cli/, not memo/; the entry point names cli.main."""
+    assert not (ROOT / "memo" / "cli.py").exists() and not (ROOT / "memo" / "demo").exists()
+    assert 'memo-taskrunner = "cli.main:main"' in (ROOT / "pyproject.toml").read_text()
+    for path in modules("memo"):
+        tops = {top for top, _ in imported_tops(path, "memo")}
+        assert not tops & {"subprocess", "argparse"} or path.name in SHELL_TOOLS, path
+
+
+SHELL_TOOLS = {"process.py"}
+"""memo/ modules that start a child process for a run (the process sandbox)."""

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from memo.cli import main
+from cli.main import main
 
 CLEAN_MAIN = "import json\nimport sys\nprint(json.dumps({'ok': True}))\n"
 REFUSED_MAIN = "import sys\nrows = open('/etc/passwd').read()\nprint(rows)\n"

@@ -22,7 +22,7 @@ SAFE_VALUE = re.compile(r"[A-Za-z0-9_:-]+")  # nothing systemd's EnvironmentFile
 
 def setup_secrets(folder: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMO_", "PREFECT_"))}
-    return subprocess.run([sys.executable, "-m", "memo.cli", "setup-secrets", "--dir", str(folder)],
+    return subprocess.run([sys.executable, "-m", "cli.main", "setup-secrets", "--dir", str(folder)],
                           capture_output=True, text=True, env=env, timeout=60)
 
 

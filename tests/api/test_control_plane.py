@@ -164,7 +164,7 @@ def test_serve_without_prefect_api_url_runs_a_temporary_server_that_requires_aut
 
 PRINT_AUTH = (
     "import json, os\n"
-    "from memo.cli import prefect_environment\n"
+    "from flows.prefect_settings import prefect_environment\n"
     "prefect_environment()\n"
     "from prefect.settings import get_current_settings\n"
     "s = get_current_settings()\n"

@@ -331,7 +331,7 @@ def cli():
 
     def start(settings, *args: str, **env: str) -> subprocess.Popen:
         child = subprocess.Popen(
-            [PYTHON, "-m", "memo.cli", *args], cwd=ROOT,
+            [PYTHON, "-m", "cli.main", *args], cwd=ROOT,
             env=child_env(**settings_env(settings), **env),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )

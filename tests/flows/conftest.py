@@ -18,7 +18,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from memo.cli import PREFECT_SERVER_TUNING  # noqa: E402
+from flows.prefect_settings import PREFECT_SERVER_TUNING  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

@@ -161,11 +161,11 @@ def test_scale_out_two_workers_share_a_night_and_no_task_runs_twice(smoke, prefe
 
 
 def test_the_server_unit_records_task_runs_as_the_runner_tunes_it():
-    """deploy/prefect-server.service and memo.cli.PREFECT_SERVER_TUNING must not drift apart."""
+    """deploy/prefect-server.service and flows.prefect_settings.PREFECT_SERVER_TUNING must not drift apart."""
     import re
     from pathlib import Path
 
-    from memo.cli import PREFECT_SERVER_TUNING
+    from flows.prefect_settings import PREFECT_SERVER_TUNING
 
     unit = (Path(__file__).resolve().parents[2] / "deploy" / "prefect-server.service").read_text()
     in_unit = dict(re.findall(r"^Environment=(PREFECT_SERVER_SERVICES_\w+)=(\S+)$", unit, re.M))

@@ -82,8 +82,12 @@ def test_json_exit_1_when_only_illegal(files, capsys):
     assert json.loads(capsys.readouterr().out)[0]["findings"]
 
 
-def test_policy_option_and_environment(files, tmp_path, monkeypatch, capsys):
-    """A policy file extends the allow-list: a module the image gained."""
+def test_policy_option_and_the_setting(files, tmp_path, monkeypatch, capsys):
+    """A policy file extends the allow-list: a module the image gained. ``memo-taskrunner guard``
+    takes the ``guard_policy`` setting (MEMO_GUARD_POLICY, read by memo.settings alone);
+    guard/ itself reads no setting."""
+    from cli.main import main as memo_main
+
     monkeypatch.delenv("MEMO_GUARD_POLICY", raising=False)
     script = tmp_path / "gained.py"
     script.write_text("import requests\nrequests.get('https://example.org')\n")
@@ -92,7 +96,11 @@ def test_policy_option_and_environment(files, tmp_path, monkeypatch, capsys):
     assert main([str(script)]) == 1
     assert main(["--policy", str(policy), str(script)]) == 0
     monkeypatch.setenv("MEMO_GUARD_POLICY", str(policy))
-    assert main([str(script)]) == 0
+    assert main([str(script)]) == 1  # guard/ alone: the default policy
+    assert memo_main(["guard", str(script)]) == 0
+    monkeypatch.setenv("MEMO_GUARD_POLICY", str(tmp_path / "missing.json"))
+    assert memo_main(["guard", "--policy", str(policy), str(script)]) == 0  # the option beats the setting
+    assert memo_main(["guard", f"--policy={policy}", str(script)]) == 0
     bad = tmp_path / "bad.json"
     bad.write_text('{"unknown": 1}')
     capsys.readouterr()

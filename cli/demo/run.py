@@ -1,7 +1,7 @@
 """``memo-taskrunner demo``: a MEMO database of samples, run end to end by the nightly flow.
 
 Everything lands under one folder (default ``var/demo``): the SQLite MEMO
-database, the exports, the work trees, the Prefect state (``memo.cli`` sets it) and
+database, the exports, the work trees, the Prefect state (``cli.main`` sets it) and
 ``env``, the demo's settings for the other commands (``set -a; . var/demo/env; set +a``).
 The scripts read the sample library from MariaDB/MySQL, as production scripts read the
 OAPEN library: the demo (re)creates a database and a read-only account for it, named
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from memo import schema
-from memo.demo.samples import (
+from cli.demo.samples import (
     DEMO_LIBRARY_COLUMNS,
     DEMO_LIBRARY_ROWS,
     DEMO_LIBRARY_TABLE,

@@ -84,43 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-PREFECT_SERVER_TUNING = {
-    # The server's task run recorder writes each state event of a task run in its own
-    # transaction by default: ≈ 25 ms of server CPU per MEMO task, which on a small host
-    # competes with the scripts. In batches of 50 (flushed at least every second, so the
-    # UI lags by ≤ 1 s) it is ≈ 8 ms (bench/bench_orchestration.py, BENCHMARKS.md).
-    # deploy/prefect-server.service sets the same values (tests/flows/test_deployments.py).
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "50",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "50",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
-}
-
-PREFECT_DEFAULTS = {
-    **PREFECT_SERVER_TUNING,  # for the temporary server started in-process
-    # No telemetry from a machine that may have no internet (else ERROR lines).
-    "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    # Without PREFECT_API_URL a temporary server starts in-process: 7-16 s, more on a
-    # busy host, against a default limit of 20 s.
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-}
-
-
-def prefect_environment(*, temporary_server_auth: bool = True) -> None:
-    """Defaults for the commands that start Prefect; an operator's own values win. A temporary
-    in-process server gets an auth string (``flows.prefect_settings``); ``serve`` gives it in
-    its Prefect side's thread instead (importing Prefect here would delay its HTTP port)."""
-    import os
-
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    if not temporary_server_auth:
-        return
-    from flows.prefect_settings import give_the_temporary_server_auth
-
-    give_the_temporary_server_auth()
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # The guard must start in milliseconds: hand over before anything else is imported.
@@ -143,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         home = Path(args.dir).resolve() / "prefect"
         demo_env = {"PREFECT_HOME": str(home)} if keep_prefect_state_in(home) else {}
     if args.command in ("nightly", "serve", "demo"):
+        from flows.prefect_settings import prefect_environment
+
         prefect_environment(temporary_server_auth=args.command != "serve")
     try:
         if args.command == "setup-secrets":
             return cmd_setup_secrets(args)
         if args.command == "demo":
-            from memo.demo.run import run_demo
+            from cli.demo.run import run_demo
 
             return run_demo(args.dir, sandbox=args.sandbox, on=args.date, extra_env=demo_env)
         from memo.settings import load_settings
@@ -221,8 +186,9 @@ def cmd_serve(settings, args) -> int:
 
 
 def cmd_guard(settings, args) -> int:
-    import os
-
+    """The guard on files, or (``--database``) on every stored script. The policy file is the
+    ``guard_policy`` setting unless ``--policy`` names one; the settings are read only when
+    needed (``memo.settings`` costs ≈ 0.2 s of imports on a command that starts in 0.25 s)."""
     from guard.cli import main as guard_main
 
     argv = list(args.args) if isinstance(args, argparse.Namespace) else list(args)
@@ -240,10 +206,21 @@ def cmd_guard(settings, args) -> int:
             print(f"memo-taskrunner: configuration error: {exc.message}", file=sys.stderr)
             return 2
         return run_review(settings, as_json="--json" in argv)
-    policy = settings.guard_policy if settings else os.environ.get("MEMO_GUARD_POLICY")
-    if policy and "--policy" not in argv:
-        argv = ["--policy", str(policy), *argv]
+    if "--policy" not in argv and not any(a.startswith("--policy=") for a in argv) and not _asks_for_help(argv):
+        from memo.settings import load_settings
+
+        try:
+            policy = (settings or load_settings()).guard_policy
+        except ConfigError as exc:
+            print(f"memo-taskrunner: configuration error: {exc.message}", file=sys.stderr)
+            return 2
+        if policy:
+            argv = ["--policy", str(policy), *argv]
     return guard_main(argv)
+
+
+def _asks_for_help(argv: list[str]) -> bool:
+    return "-h" in argv or "--help" in argv
 
 
 def cmd_doctor(settings, args) -> int:

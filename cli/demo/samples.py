@@ -7,7 +7,7 @@ due that day, one that has not started yet and an inactive one.
 
 The scripts read a small sample of the OAPEN library (fictional records,
 ``DEMO_LIBRARY_ROWS``) from a MariaDB/MySQL database, through the ``mysql_connect``
-sniplet, as production scripts reach the real library: ``memo.demo.run`` creates
+sniplet, as production scripts reach the real library: ``cli.demo.run`` creates
 that database and a read-only account, and ``seed_demo`` writes their coordinates
 (``LibraryAccess``) into the sniplet, since a script can read neither the
 environment nor a file. The SQL is MariaDB's dialect.
@@ -757,7 +757,7 @@ def seed_demo(engine: Engine, today: dt.date, library: LibraryAccess) -> list[st
 
     Expects MEMO's tables to exist and to hold none of the demo's names yet
     (``memo.schema.create_schema`` on a new database). One transaction. The scripts
-    read the sample library at ``library`` (``memo.demo.run.create_sample_library``);
+    read the sample library at ``library`` (``cli.demo.run.create_sample_library``);
     nothing here connects to it.
     """
     stamp = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(9, 30))
