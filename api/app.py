@@ -46,7 +46,6 @@ log = logging.getLogger("memo.api")
 BUSY_MESSAGE = "Taskrunner does not accept client calls during scheduled hours"
 UNAUTHORIZED_MESSAGE = "Missing or invalid bearer token"
 UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
-RUN_PATHS = ("/runtask/", "/dryruntask/")
 LOG_MESSAGE_CHARS = 200
 EXAMPLE_TASK_ID = "5f0c7c1e-2b7a-4d7e-9a59-0d6f3c1b2a10"
 

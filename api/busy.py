@@ -38,9 +38,3 @@ def in_busy_window(now: dt.datetime, start: str, hours: float, zone: ZoneInfo | 
     since_start = (minute_of_day - parse_hhmm(start)) % DAY_MINUTES
     return since_start < hours * 60
 
-
-def busy_now(settings, now: dt.datetime | None = None) -> bool:
-    """The window of these settings (``busy_start``, ``busy_hours``, ``zone``), now."""
-    zone = settings.zone
-    now = dt.datetime.now(zone) if now is None else now
-    return in_busy_window(now, settings.busy_start, settings.busy_hours, zone)

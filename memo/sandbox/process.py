@@ -35,7 +35,7 @@ class ProcessSandbox:
 
     def __init__(self, settings):
         self.settings = settings
-        self.python = getattr(settings, "process_python", None) or sys.executable
+        self.python = sys.executable
         self.environment = dict(settings.container.environment)
         log.warning(
             "MEMO_SANDBOX=process: scripts run as plain processes of user %s on this host. "
