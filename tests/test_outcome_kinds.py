@@ -74,3 +74,19 @@ def test_no_other_module_keeps_a_set_of_kind_words():
                 if pattern.search(line) or re.search(r"""kind=["'](\w+)["']""", line):
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_the_architecture_page_lists_every_kind_as_the_enum_says():
+    """docs/architecture.md's table is kept true: each kind's row says its retry, status and runlog."""
+    rows = {}
+    for line in (ROOT / "docs" / "architecture.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[3].isdigit():
+            rows[cells[0].strip("`")] = cells
+    listed = {k for k in OutcomeKind if k.value in rows}
+    assert listed == set(OutcomeKind) - {OutcomeKind.ERROR, OutcomeKind.TASK}  # the two bases
+    for kind in listed:
+        _, _, retried, status, runlog = rows[kind.value]
+        assert int(status) == kind.http_status, kind
+        assert retried.startswith("yes") == kind.retryable, kind
+        assert runlog.startswith("yes") == kind.recorded, kind
