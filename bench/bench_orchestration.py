@@ -39,7 +39,6 @@ import contextlib
 import datetime as dt
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys

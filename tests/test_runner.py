@@ -106,11 +106,10 @@ def test_dry_run_writes_tmp_and_no_runlog(memo, runner, settings):
 
 def test_timeout_kills_the_whole_process_group(memo, tmp_path, database_url):
     settings = make_settings(tmp_path, database_url, task_timeout=1.5)
-    pidfile = tmp_path / "child.pid"
     body = (
         "import subprocess, sys, time\n"
-        f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-        f"print(p.pid, file=sys.stderr, flush=True)\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(p.pid, file=sys.stderr, flush=True)\n"
         "print('started', flush=True)\n"
         "time.sleep(60)\n"
     )

@@ -10,11 +10,9 @@ level ones (``socket``, ``/proc``) run in the container alone.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
-import os
 import re
 import socket
 import threading
@@ -334,8 +332,6 @@ print(json.dumps({"sha256": digest.hexdigest(), "bytes": size}))
 
 
 def big_query_on_host() -> dict:
-    import mysql.connector
-
     scope = {"HOST": "127.0.0.1", "QUERY": BIG_QUERY, "print": None}
     printed = []
     scope["print"] = printed.append

@@ -6,7 +6,6 @@ import io
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 
