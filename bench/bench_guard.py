@@ -58,7 +58,7 @@ def big_script(lines: int = LINES) -> str:
     while True:
         for path in (p for p in ACCEPTED if p.stem not in CLASHING):
             text = read(path)
-            text = "\n".join(l for l in text.splitlines() if not l.startswith("from __future__"))
+            text = "\n".join(line for line in text.splitlines() if not line.startswith("from __future__"))
             text = re.sub(r"\bmain\b", f"main_{copy}", text) + "\n\n"
             copy += 1
             chunk = text.splitlines()

@@ -615,9 +615,9 @@ def profile_text(profile, limit: int = 15, sort: str = "cumulative", strip: str 
     text = re.sub(r"[^\s(]*/site-packages/", "", text)
     text = re.sub(r"[^\s(]*/lib/python3\.\d+/", "", text)
     text = text.replace(strip, "")
-    lines = [l.rstrip() for l in text.splitlines()]
-    start = next((i for i, l in enumerate(lines) if "ncalls" in l), 0)
-    head = [l for l in lines[:start] if "function calls" in l]
+    lines = [line.rstrip() for line in text.splitlines()]
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    head = [line for line in lines[:start] if "function calls" in line]
     if restrict:
         head.append(f"(only entries matching {restrict!r})")
     return "\n".join(head + lines[start:]).strip()

@@ -196,7 +196,7 @@ def render(info, command, started, load_start, load_end, sections, args, prefect
     out.append("")
     loads = [s.load for s in sections]
     if loads:
-        peak = max(max(l) for l in loads)
+        peak = max(max(load) for load in loads)
         out.append(
             f"Load (1-minute average) before the suite started: {load_start[0]:.2f} on {info['cores']} cores. "
             "During the run, at each section's start and end: "

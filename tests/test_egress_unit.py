@@ -63,7 +63,7 @@ def test_the_plan_keeps_literals_and_gives_each_name_its_own_loopback_address():
                                  "127.0.0.1:3306")
     plan = EgressPlan.build(endpoints, max_connections=4, scripts_mount="/scripts/")
     # Literals first (they win an address the container's /etc/hosts also gives a name).
-    assert [l.endpoint.label for l in plan.listeners] == [
+    assert [listener.endpoint.label for listener in plan.listeners] == [
         "127.0.0.2:5432", "127.0.0.1:3306", "db.example.org:3306", "db.example.org:3307", "other.example.org:3306"]
     # One address per name, never one a literal uses.
     assert dict(plan.extra_hosts) == {"db.example.org": "127.0.0.3", "other.example.org": "127.0.0.4"}
@@ -106,7 +106,7 @@ def test_no_plan_when_the_allow_list_does_not_apply_or_is_empty():
     assert EgressPlan.for_container(ContainerSettings(network="bridge")) is None
     assert EgressPlan.for_container(ContainerSettings(network="none", allow="")) is None
     plan = EgressPlan.for_container(ContainerSettings())
-    assert [l.endpoint.label for l in plan.listeners] == ["127.0.0.1:3306"] and plan.max_connections == 16
+    assert [listener.endpoint.label for listener in plan.listeners] == ["127.0.0.1:3306"] and plan.max_connections == 16
 
 
 # --- the runner's relay ---------------------------------------------------------------------
