@@ -15,7 +15,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +29,9 @@ from memo.sandbox.egress import (
     forbidden_environment,
     parse_allow_list,
 )
+
+if TYPE_CHECKING:
+    from memo.exports import ExportRules
 
 
 def docker_size(value: str) -> str:
@@ -218,7 +221,7 @@ class Settings(SourcedSettings):
         return ",".join(sorted(parse_extensions(v))) or "off"
 
     @property
-    def export_rules(self) -> "ExportRules":
+    def export_rules(self) -> ExportRules:
         """The rules an output meets before it replaces an export (``memo.exports``)."""
         from memo.export_checks import parse_extensions
         from memo.exports import ExportRules
