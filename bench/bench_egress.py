@@ -150,7 +150,8 @@ def run_once(box, tree: Path, tag: str) -> tuple[float, bytes]:
 
     out = io.BytesIO()
     t0 = time.perf_counter()
-    result = box.run(SandboxJob(tree=tree, timeout=600, name=f"memo-bench-egress-{os.getpid()}-{tag.replace(' ', '-')}"), out)
+    name = f"memo-bench-egress-{os.getpid()}-{tag.replace(' ', '-')}"
+    result = box.run(SandboxJob(tree=tree, timeout=600, name=name), out)
     elapsed = time.perf_counter() - t0
     if not result.ok:
         raise RuntimeError(f"{tag}: exit {result.exit_code}: {result.stderr_tail[-500:]}")

@@ -1,4 +1,5 @@
-"""The export validation's cost (issue 16): 1 GiB of XML and of JSON checked as it streams, against the same bytes unchecked.
+"""The export validation's cost (issue 16): 1 GiB of XML and of JSON checked as it streams,
+against the same bytes unchecked.
 
     . var/podman/env && .venv/bin/python bench/bench_export_checks.py [--repeats 3] [--size-mib 1024] [--docker]
 

@@ -84,7 +84,8 @@ def timeit(fn: Callable[[], object], repeats: int) -> list[float]:
 def row(label: str, times: list[float], base: list[float] | None) -> str:
     med = statistics.median(times)
     ratio = f"{med / statistics.median(base):6.1f}x" if base else "      "
-    return f"{label:48} median {med * 1000:8.1f} ms  min {min(times) * 1000:8.1f}  max {max(times) * 1000:8.1f}  {ratio}"
+    return (f"{label:48} median {med * 1000:8.1f} ms  min {min(times) * 1000:8.1f}  "
+            f"max {max(times) * 1000:8.1f}  {ratio}")
 
 
 def main() -> None:

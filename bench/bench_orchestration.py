@@ -307,9 +307,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{'MariaDB' if args.mariadb else 'SQLite'}, median of {args.rounds} rounds\n")
     print("| way | night wall time, median (min–max) | per task |")
     print("|---|---|---|")
-    for label, values in (("scripts: bare `python main.py`", scripts), ("runner: `Runner.run_task`, no Prefect", runner),
+    for label, values in (("scripts: bare `python main.py`", scripts),
+                          ("runner: `Runner.run_task`, no Prefect", runner),
                           ("nightly: `memo-nightly` flow", nightly)):
-        print(f"| {label} | {med(values):.2f} s ({min(values):.2f}–{max(values):.2f}) | {med(values) / n * 1000:.1f} ms |")
+        print(f"| {label} | {med(values):.2f} s ({min(values):.2f}–{max(values):.2f}) "
+              f"| {med(values) / n * 1000:.1f} ms |")
     print(f"\nPrefect overhead per task: (nightly − runner) / {n} = **{prefect_ms:.1f} ms**")
     print(f"Runner + Prefect overhead per task over a bare script: (nightly − scripts) / {n} = {total_ms:.1f} ms")
     per_round = [ni_ - ru_ for ni_, ru_ in zip(nightly, runner)]

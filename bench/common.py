@@ -563,7 +563,8 @@ def prefect_server(home: Path, logs: Path, startup_timeout: float = 120) -> Iter
         env.setdefault(key, value)
     t0 = time.perf_counter()
     with open(logs / "prefect-server.log", "wb") as out:
-        proc = subprocess.Popen(prefect_server_command(port), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(prefect_server_command(port), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     url = f"http://127.0.0.1:{port}/api"
     try:
         while True:

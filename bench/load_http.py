@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         "mean_ms": round(statistics.fmean(ms), 1) if ms else None,
         "warmup_ms": round(warmup_ms, 1),
         "ran_without_prefect": server_log.count("running it without Prefect"),
-        "prefect_api_503s": server_log.count('"HTTP/1.1 503'), "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+        "prefect_api_503s": server_log.count('"HTTP/1.1 503'),
+        "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
     }
     print(f"{answered}/{args.requests} dry runs answered in {wall:.1f} s ({result['per_s']}/s), "
           f"{args.clients} clients, server concurrency {args.concurrency}, via {args.via}")

@@ -243,7 +243,8 @@ def render(info, command, started, load_start, load_end, sections, args, prefect
             "```sh",
             "make bench                                      # = . var/podman/env && .venv/bin/python bench/run_all.py",
             ".venv/bin/python bench/run_all.py --quick       # smoke check, a minute or two",
-            ".venv/bin/python bench/run_all.py --only scale  # one section (overhead, parallel, output, scale, startup)",
+            ".venv/bin/python bench/run_all.py --only scale  "
+            "# one section (overhead, parallel, output, scale, startup)",
             "```", "",
             "Needs MariaDB on 127.0.0.1:3306 (`.ci/mariadb-up.sh`; or `MEMO_BENCH_MARIADB_URL`) and, for the "
             "container rows, Podman's Docker API (`make podman`). Work files go to `var/bench/work` (removed "

@@ -167,9 +167,11 @@ def guard(ctx, section: Section) -> None:
     t = Table(f"Guarding {n:,} scripts ({lines:,} lines; {refused} refused)",
               ["what", "median (ms)", "min", "max", "per script (ms)", "vs bare"])
     t.add("bare: `ast.parse` of each", *mmm(base), ms(base.median / n), "×1.00")
-    t.add("`check_source` of each (in process)", *mmm(checked), ms(checked.median / n), ratio(checked.median, base.median))
+    t.add("`check_source` of each (in process)", *mmm(checked), ms(checked.median / n),
+          ratio(checked.median, base.median))
     t.add("bare: `python -c` parsing the folder's files with `ast`", *mmm(cli_base), ms(cli_base.median / n), "×1.00")
-    t.add("`memo-taskrunner guard FOLDER` (cold process)", *mmm(cli_st), ms(cli_st.median / n), ratio(cli_st.median, cli_base.median))
+    t.add("`memo-taskrunner guard FOLDER` (cold process)", *mmm(cli_st), ms(cli_st.median / n),
+          ratio(cli_st.median, cli_base.median))
     t.notes.append("The scripts are the guard's test corpus (real MEMO scripts and evasions), cycled to "
                    f"{n:,} copies, each made unique by a trailing comment. See also `bench/bench_guard.py`.")
     section.tables.append(t)

@@ -166,7 +166,8 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
             rows.append(outcome_row(outcome, status=None if outcome.success else f"{state.name} ({outcome.kind})"))
         for bad, problem in selection.malformed:
             rows.append({"task": bad.file_name, "client": bad.username, "status": "Not run (malformed)",
-                         "duration": 0, "bytes": 0, "change": "", "message": problem, "task_id": bad.id, "kind": OutcomeKind.INVALID.value})
+                         "duration": 0, "bytes": 0, "change": "", "message": problem, "task_id": bad.id,
+                         "kind": OutcomeKind.INVALID.value})
     finally:
         runner.db.dispose()
     failures = [o for o in outcomes if not o.success]

@@ -77,7 +77,8 @@ NOTICES = (
     ),
     Notice(
         name="memo: export shrank",
-        description="An export shrank below MEMO_SHRINK_WARN times the one it replaced (memo-taskrunner notifications).",
+        description=("An export shrank below MEMO_SHRINK_WARN times the one it replaced "
+                     "(memo-taskrunner notifications)."),
         events=(SHRANK_EVENT,),
         match={"prefect.resource.id": "memo.task.*"},
         match_related={},

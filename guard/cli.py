@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict] = []
     reports: list[GuardReport] = []
     for path in _files(args.paths):
-        entry: dict = {"path": str(path), "name": str(path), "ok": False, "findings": [], "syntax_error": None, "error": None}
+        entry: dict = {"path": str(path), "name": str(path), "ok": False, "findings": [],
+                       "syntax_error": None, "error": None}
         try:
             source = path.read_bytes().decode("utf-8-sig")
         except OSError as exc:

@@ -571,8 +571,8 @@ class GuardVisitor:
             self._add("dynamic-attribute", call, f"{fname}()",
                       f"{fname} with an attribute name the guard cannot read (a computed name)", anchor=use.anchor)
             return
-        self.attributes.append(AttributeUse(call, args[1].value, literal, args[0].value, use.scope, use.path, use.anchor,
-                                            False))
+        self.attributes.append(AttributeUse(call, args[1].value, literal, args[0].value, use.scope, use.path,
+                                            use.anchor, False))
 
     def rule_string_named_member(self, call: cst.Call | None, path: str, at: cst.CSTNode, label: str,
                                  anchor: cst.CSTNode | None) -> None:
@@ -592,7 +592,8 @@ class GuardVisitor:
                 ok = False
         if not ok:
             self._add("dynamic-attribute", at, label,
-                      f"{path} reaches attributes named by strings; only literal public names are allowed", anchor=anchor)
+                      f"{path} reaches attributes named by strings; only literal public names are allowed",
+                      anchor=anchor)
 
     def rule_arguments(self, call: cst.Call, path: str, use: Use) -> None:
         """Some allowed members take arguments that would read files by name
@@ -1303,7 +1304,8 @@ _TRIVIA = (
 # The fields each node with its own handler reads; any other non-empty field
 # (a new Python's ``type_parameters``) is refused as unsupported syntax.
 _HANDLED_FIELDS = {
-    "Module": "body", "IndentedBlock": "body indent", "SimpleStatementSuite": "body", "Name": "value", "Attribute": "value attr", "Call": "func args", "Arg": "value keyword star",
+    "Module": "body", "IndentedBlock": "body indent", "SimpleStatementSuite": "body", "Name": "value",
+    "Attribute": "value attr", "Call": "func args", "Arg": "value keyword star",
     "SimpleString": "value prefix quote", "ConcatenatedString": "left right", "Annotation": "annotation",
     "Assign": "targets value", "AnnAssign": "target annotation value", "AugAssign": "target value",
     "NamedExpr": "target value", "Del": "target", "For": "target iter body orelse asynchronous",

@@ -202,7 +202,8 @@ def read_last_night(work_dir: os.PathLike | str) -> dt.date | None:
         return None
 
 
-def record_night(work_dir: os.PathLike | str, night: dt.date, *, how: str = "ran", now: dt.datetime | None = None) -> None:
+def record_night(work_dir: os.PathLike | str, night: dt.date, *, how: str = "ran",
+                 now: dt.datetime | None = None) -> None:
     """Record ``night`` as done (never moves the record backwards: a backfill keeps it)."""
     previous = read_last_night(work_dir)
     if previous is not None and previous >= night:

@@ -168,8 +168,9 @@ class Settings(SourcedSettings):
     concurrency: int = Field(2, ge=1, le=64, description="tasks run at once")
     schedule_cron: str = Field("0 2 * * *", description="nightly schedule, 5 or 6 (Spring) fields")
     timezone: str | None = Field(
-        None, validate_default=True, description="zone of the schedule, the busy window and runlog dates (default: the host's: "
-        "TZ, then /etc/localtime, as the Java runner's JVM)"
+        None, validate_default=True,
+        description=("zone of the schedule, the busy window and runlog dates (default: the host's: "
+                     "TZ, then /etc/localtime, as the Java runner's JVM)"),
     )
     catch_up: Literal["once", "skip"] = Field(
         "once", description="run a night missed while down (once) or not (skip)"

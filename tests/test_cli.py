@@ -90,7 +90,8 @@ def test_config_table_shows_each_value_its_source_and_no_secret(tmp_path):
     assert rows["MEMO_DOCKER_IMAGE"] == ["`oapen/img`", "spring file (docker.image.python)"]
     assert rows["MEMO_CONCURRENCY"] == ["`2`", "default"]
     assert rows["MEMO_HTTP_TOKEN"] == ["`***`", "environment"]
-    assert f"Spring file: {spring} (--config)" in out.stdout and "Prefect Blocks (blocks/) are not a source" in out.stdout
+    assert f"Spring file: {spring} (--config)" in out.stdout
+    assert "Prefect Blocks (blocks/) are not a source" in out.stdout
     as_json = cli("config", env={**env, "MEMO_CONFIG": str(spring)})
     assert as_json.returncode == 0 and json.loads(as_json.stdout)["sources"]["http_port"] == "environment"
     for secret in ("spring-pw-31c7", "tok-8d1e", "lib-pw-5a0b"):

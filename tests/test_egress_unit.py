@@ -85,7 +85,8 @@ def test_a_scripts_mount_too_long_for_the_sockets_is_refused():
 
 @pytest.mark.parametrize("update, says", [
     ({"allow": "10.0.0.1:3306"}, "invalid setting MEMO_CONTAINER_ALLOW: '10.0.0.1:3306'"),
-    ({"environment": {"PREFECT_API_AUTH_STRING": "admin:pw-4411"}}, "MEMO_CONTAINER_ENVIRONMENT: PREFECT_API_AUTH_STRING"),
+    ({"environment": {"PREFECT_API_AUTH_STRING": "admin:pw-4411"}},
+     "MEMO_CONTAINER_ENVIRONMENT: PREFECT_API_AUTH_STRING"),
     ({"scripts_mount": "/" + "s" * 100}, "invalid setting MEMO_CONTAINER_SCRIPTS_MOUNT"),
 ])
 def test_the_sandbox_checks_settings_that_were_copied_unvalidated(update, says):

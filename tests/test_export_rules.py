@@ -85,7 +85,8 @@ def test_a_malformed_output_fails_and_keeps_the_previous_export(memo, rules_sett
     assert [r.is_success for r in memo.runlog(task_id)] == [True, False]
     assert memo.runlog(task_id)[-1].message == outcome.message
     assert list((rules_settings.exports_dir / PARTIAL_DIR).iterdir()) == []
-    assert [v.current for v in list_versions(export, history_dir(rules_settings.exports_dir, "abccorp", file_name))] == [True]
+    versions = list_versions(export, history_dir(rules_settings.exports_dir, "abccorp", file_name))
+    assert [v.current for v in versions] == [True]
 
 
 @pytest.mark.parametrize("file_name", sorted(WELL_FORMED))

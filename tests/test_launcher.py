@@ -83,7 +83,8 @@ FORBIDDEN = {
         " -1, -1, -1, -1, -1, -1, -1, -1, True, False, -1, None, None, None, -1, None, False)",
         "_posixsubprocess.fork_exec", "fork_exec"),
     "reimport_posixsubprocess": (
-        "import sys\ndel sys.modules['_posixsubprocess']\nimport _posixsubprocess", "import", "import _posixsubprocess"),
+        "import sys\ndel sys.modules['_posixsubprocess']\nimport _posixsubprocess",
+        "import", "import _posixsubprocess"),
     "ctypes": ("import ctypes", "import", "import ctypes"),
     "subinterpreter": ("import _xxsubinterpreters", "import", "import _xxsubinterpreters"),
     "import_outside_policy": ("import ftplib", "import", "import ftplib"),

@@ -72,7 +72,8 @@ def test_stdout_is_byte_exact_and_stderr_kept_apart(memo, runner, settings):
 def test_failed_script_keeps_previous_export_and_logs_stderr_tail(memo, runner, settings):
     task_id = memo.task("abccorp", "mytask.xml", "print('v1')")
     assert runner.run_task(task_id).success
-    memo.execute("UPDATE script SET body = :b", b="print('partial'); import sys; sys.stderr.write('boom: bad row 42'); raise SystemExit(3)")
+    memo.execute("UPDATE script SET body = :b",
+                 b="print('partial'); import sys; sys.stderr.write('boom: bad row 42'); raise SystemExit(3)")
     outcome = runner.run_task(task_id)
     assert not outcome.success
     assert "exited with code 3" in outcome.message and "boom: bad row 42" in outcome.message
@@ -85,7 +86,8 @@ def test_failed_script_keeps_previous_export_and_logs_stderr_tail(memo, runner, 
 
 def test_guard_refusal_runs_nothing_and_is_logged_with_positions(memo, runner, settings):
     memo.sniplet("helper", "import os\nX = os.getcwd()\n")
-    task_id = memo.task("abccorp", "mytask.xml", "from sniplets import helper\nprint(helper.X)\nf = open('/etc/passwd')\n")
+    task_id = memo.task("abccorp", "mytask.xml",
+                        "from sniplets import helper\nprint(helper.X)\nf = open('/etc/passwd')\n")
     outcome = runner.run_task(task_id)
     assert outcome.kind == "guard" and not outcome.success
     assert outcome.message.startswith("Illegal instructions found: {")
@@ -197,7 +199,8 @@ def test_large_output_streams_with_flat_memory(tmp_path, sqlite_url):
     exports = tmp_path / "exports"
     code = (
         "import sys\n"
-        "from memo.runner import Runner\nfrom tests.conftest import make_settings, unguarded_policy\nfrom pathlib import Path\n"
+        "from memo.runner import Runner\nfrom tests.conftest import make_settings, unguarded_policy\n"
+        "from pathlib import Path\n"
         f"s = make_settings(Path({str(tmp_path)!r}), {sqlite_url!r})\n"
         f"o = Runner(s).run_task({task_id!r})\n"
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent (pytest) across exec.

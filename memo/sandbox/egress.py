@@ -56,7 +56,11 @@ UNIX_PATH_MAX = 107
 """Bytes of a unix socket's path (108 with its NUL)."""
 FORBIDDEN_ENV_PREFIXES = ("MEMO_", "PREFECT_", "DOCKER_")
 """Environment a container never gets: the runner's own settings and secrets."""
-_HOST_NAME = re.compile(r"(?=.{1,253}\Z)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\Z")
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}\Z)"  # 253 characters at most
+    r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"  # a first label of 63 at most
+    r"(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\Z"  # and any more, dot-separated
+)
 
 
 @dataclass(frozen=True)

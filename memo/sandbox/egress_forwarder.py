@@ -274,7 +274,8 @@ class Relay:
             listening = True
             self.listeners.append(server)
             label = "%s:%d" % (host, port)
-            self.watch(server.fileno(), 0, READ, lambda _events, s=server, p=path, label=label: self.accept(s, p, label))
+            self.watch(server.fileno(), 0, READ,
+                       lambda _events, s=server, p=path, label=label: self.accept(s, p, label))
         if not listening:
             say("cannot listen for %s:%d (%s); connections to it fail"
                 % (host, port, "; ".join(problems) or "no loopback address"))

@@ -274,7 +274,8 @@ def test_sigterm_ends_serve_when_its_prefect_api_hangs(served, memo):
     assert "script begun" not in serve.output and memo.runlog(task_id) == []  # never started
     assert (serve.exports / "abccorp" / "sleeper.xml").read_text() == OLD_EXPORT
     answer["thread"].join(timeout=5)
-    assert answer.get("status") == 500 and answer["json"]["message"].startswith("Not run: the task runner is stopping"), answer
+    assert answer.get("status") == 500, answer
+    assert answer["json"]["message"].startswith("Not run: the task runner is stopping"), answer
 
 
 BUSY_FOREVER = """

@@ -57,7 +57,8 @@ def guarded(tmp_path_factory):
 
 CASES = {
     "open_for_writing": ("open('/tmp/x', 'w')", "open() for writing '/tmp/x'"),
-    "open_outside_the_tree": ("open('/etc/passwd').read()", "open() for reading '/etc/passwd' outside the script's tree"),
+    "open_outside_the_tree": ("open('/etc/passwd').read()",
+                              "open() for reading '/etc/passwd' outside the script's tree"),
     "eval": ("eval('6 * 7')", "exec()/eval()/compile() of a string"),
     "os_system": ("import os\nos.system('id')", "os.system()"),
     "ctypes": ("import ctypes", "import ctypes"),
@@ -65,7 +66,8 @@ CASES = {
     "create_builtin_fork_exec": (
         "import sys\nm = sys.modules['_imp'].create_builtin(sys.modules['_posixsubprocess'].__spec__)\n"
         "import os\nos.fork()", "os.fork()"),
-    "marshal": ("import marshal\nmarshal.loads(b'\\xe3' + bytes(40))", "marshal.loads() of bytes that are no bytecode cache"),
+    "marshal": ("import marshal\nmarshal.loads(b'\\xe3' + bytes(40))",
+                "marshal.loads() of bytes that are no bytecode cache"),
 }
 
 
@@ -76,7 +78,8 @@ def test_each_forbidden_instruction_is_refused_at_run_time_with_memos_message(gu
     outcome, rows, export, script_name = guarded(script)
     line = 3 + body.count("\n")
     assert not outcome.success and outcome.kind == "guard", outcome
-    assert outcome.message.startswith(f"Illegal instructions found at run time: {{{script_name}=[{what}"), outcome.message
+    expected = f"Illegal instructions found at run time: {{{script_name}=[{what}"
+    assert outcome.message.startswith(expected), outcome.message
     assert outcome.message.endswith(f" at {line}]}}"), outcome.message
     assert export == PREVIOUS  # the export of yesterday is untouched
     assert [(bool(r.is_success), r.message) for r in rows] == [(False, outcome.message)]
@@ -110,7 +113,8 @@ def test_a_report_script_exports_under_the_launcher_as_it_would_bare(guarded):
         "import xml.etree.ElementTree as ET\n"
         "w = csv.writer(sys.stdout, lineterminator='\\n')\n"
         "for i in range(3):\n"
-        "    t = datetime.datetime(2024, 3, 31, i, tzinfo=datetime.timezone.utc).astimezone(ZoneInfo('Europe/Amsterdam'))\n"
+        "    t = datetime.datetime(2024, 3, 31, i, tzinfo=datetime.timezone.utc)\n"
+        "    t = t.astimezone(ZoneInfo('Europe/Amsterdam'))\n"
         "    w.writerow([i, t.isoformat(), decimal.Decimal(i) / 4])\n"
         "print(ET.tostring(ET.Element('n', a='1')).decode(), json.dumps({'ok': True}))\n"
     )

@@ -1,4 +1,5 @@
-"""Flows tests: Prefect kept quiet and offline; a real ``prefect server``; the session's test harness is tests/conftest.py's."""
+"""Flows tests: Prefect kept quiet and offline; a real ``prefect server``; the session's test harness
+is tests/conftest.py's."""
 
 from __future__ import annotations
 

@@ -48,7 +48,9 @@ def test_illegal_instructions_exit_1_with_the_summary(files):
     assert "[import]" in r.stdout and "[builtin]" in r.stdout
 
 
-@pytest.mark.parametrize("name, needle", [("broken.py", "Syntax error in"), ("latin1.py", "not UTF-8"), ("missing.py", "cannot read")])
+@pytest.mark.parametrize("name, needle", [
+    ("broken.py", "Syntax error in"), ("latin1.py", "not UTF-8"), ("missing.py", "cannot read"),
+])
 def test_unreadable_or_not_python_exit_2(files, name, needle, capsys):
     assert main([str(files / "evil.py"), str(files / name)]) == 2
     out = capsys.readouterr()
@@ -61,7 +63,7 @@ def test_syntax_error_reports_its_position(files, capsys):
 
 
 def test_json_output(files):
-    r = run("--json", str(files / "clean.py"), str(files / "evil.py"), str(files / "broken.py"), str(files / "latin1.py"))
+    r = run("--json", *(str(files / name) for name in ("clean.py", "evil.py", "broken.py", "latin1.py")))
     assert r.returncode == 2
     data = json.loads(r.stdout)
     assert [Path(d["path"]).name for d in data] == ["clean.py", "evil.py", "broken.py", "latin1.py"]

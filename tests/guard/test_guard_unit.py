@@ -46,7 +46,8 @@ def test_syntax_error_message_and_both_kinds_together():
     assert bad.syntax_error.startswith("2:6: ")
     evil = check_source("exec('1')\n", "marc21")
     msg = refusal_message([bad, evil])
-    assert msg.startswith("Illegal instructions found: {marc21=[exec() at 1:0]}; Syntax error in abccorp:mytask_xml at 2:6: ")
+    assert msg.startswith("Illegal instructions found: {marc21=[exec() at 1:0]}; "
+                          "Syntax error in abccorp:mytask_xml at 2:6: ")
 
 
 def test_syntax_error_positions_are_zero_based_columns():
@@ -56,7 +57,8 @@ def test_syntax_error_positions_are_zero_based_columns():
 
 @pytest.mark.parametrize(
     "source",
-    ["a\0b", "\ud800 = 1", "(" * 500 + ")" * 500, "x = '''", "\tif x:\n  pass", "def f():\n\treturn 1\n        return 2\n"],
+    ["a\0b", "\ud800 = 1", "(" * 500 + ")" * 500, "x = '''", "\tif x:\n  pass",
+     "def f():\n\treturn 1\n        return 2\n"],
 )
 def test_unparseable_text_is_a_syntax_error_never_an_exception(source):
     report = check_source(source, "s")
@@ -118,7 +120,8 @@ NEAR_MISSES = {
     "comments and docstrings": "# exec( eval( open( os. subprocess.\n\"\"\"os.system('x') and __import__('os')\"\"\"\n",
     "the task's own packages": "from sniplets import marc21\nmarc21.Record()\nfrom sniplets.marc21 import Record\n"
                                "from queries.abccorp import mytask_xml as mainquery\nprint(mainquery.query)\n",
-    "in-memory streams": "import io\nimport sys\nbuf = io.StringIO()\nio.TextIOWrapper(sys.stdout.buffer, encoding='utf-8')\n",
+    "in-memory streams": "import io\nimport sys\nbuf = io.StringIO()\n"
+                         "io.TextIOWrapper(sys.stdout.buffer, encoding='utf-8')\n",
     "codecs and gzip in memory": "import codecs\nimport gzip\ncodecs.getwriter('utf-8')\ngzip.compress(b'x')\n",
     "ElementTree in memory": "import io\nimport xml.etree.ElementTree as ET\nET.fromstring('<a/>')\n"
                              "ET.tostring(ET.Element('a'))\nblob = b''\nET.iterparse(io.BytesIO(blob))\n",
@@ -229,7 +232,8 @@ def test_the_walk_is_iterative_deep_nesting_does_not_exhaust_the_stack():
 def test_guard_imports_neither_prefect_nor_memo():
     code = (
         "import sys, guard, guard.cli\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'prefect', 'memo', 'pydantic', 'sqlalchemy', 'docker'})\n"
+        "heavy = {'prefect', 'memo', 'pydantic', 'sqlalchemy', 'docker'}\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
         "print(bad)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

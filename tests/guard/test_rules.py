@@ -24,7 +24,8 @@ SCRIPTS_OWN = {
     "a comprehension variable named open": "print([open for open in range(3)])\n",
     "a for target named open, read in the loop": "for open in [1, 2]:\n    print(open)\n",
     "with ... as open": "import io\nwith io.StringIO() as open:\n    open.write('x')\n",
-    "except ... as open, in a function": "def f():\n    try:\n        pass\n    except ValueError as open:\n        print(open)\n",
+    "except ... as open, in a function": (
+        "def f():\n    try:\n        pass\n    except ValueError as open:\n        print(open)\n"),
     "a class attribute named open": "class A:\n    open = 1\n    def f(self):\n        return self.open + A.open\n",
     "a module-level binding before the read": "open = print\ndef f():\n    return open('x')\nf()\n",
     "a binding earlier in the same block": "if True:\n    open = print\n    open('x')\n",
@@ -177,7 +178,8 @@ def test_private_and_frame_attributes_are_refused(source, expected):
 
 
 def test_own_private_attributes_need_a_class_of_the_script():
-    base = "class A:\n    def __init__(self):\n        self._rows = []\n    def n(self):\n        return len(self._rows)\n"
+    base = ("class A:\n    def __init__(self):\n        self._rows = []\n"
+            "    def n(self):\n        return len(self._rows)\n")
     assert accepted(base)
     assert accepted(base + "class B(A):\n    def m(self):\n        return self._rows\n")
     with_metaclass = "import abc\n" + base.replace("class A:", "class A(metaclass=abc.ABCMeta):")
@@ -212,7 +214,8 @@ def test_format_templates_the_guard_cannot_read_are_refused(source, expected):
     [
         ("import xml.etree.ElementTree as ET\nET.parse('/etc/x.xml')\n", "xml.etree.ElementTree.parse(source"),
         ("from xml.etree.ElementTree import iterparse\niterparse('/etc/x.xml')\n", "xml.etree.ElementTree.iterparse("),
-        ("import xml.etree.ElementTree as ET\nET.ElementTree(file='/etc/x.xml')\n", "xml.etree.ElementTree.ElementTree("),
+        ("import xml.etree.ElementTree as ET\nET.ElementTree(file='/etc/x.xml')\n",
+         "xml.etree.ElementTree.ElementTree("),
         ("import xml.dom.minidom\nxml.dom.minidom.parse('/etc/x.xml')\n", "xml.dom.minidom.parse("),
         ("import mysql.connector\nmysql.connector.connect(allow_local_infile=True)\n", "mysql.connector.connect("),
         ("import mysql.connector\nmysql.connector.connect(**{'option_files': 'x'})\n", "mysql.connector.connect("),
@@ -247,7 +250,8 @@ def test_attribute_by_string_functions_take_literal_public_names_only(source, ex
     [
         ("import json as __builtins__\n", ("builtin", "__builtins__ =")),
         ("def f():\n    global __builtins__\n    __builtins__ = {}\n", ("builtin", "__builtins__ =")),
-        ("import operator\nf = None\noperator.methodcaller('format', f)\n", ("dynamic-attribute", "operator.methodcaller()")),
+        ("import operator\nf = None\noperator.methodcaller('format', f)\n",
+         ("dynamic-attribute", "operator.methodcaller()")),
         ("import logging\ncfg = {}\nlogging.basicConfig(**cfg)\n",
          ("argument", "logging.basicConfig(*arguments or **keywords)")),
     ],
