@@ -163,11 +163,11 @@ def process_times(command: list[str], repeats: int) -> list[float]:
 
 
 def cst_version() -> str:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("libcst")
-    except Exception:
+    except PackageNotFoundError:
         return "?"
 
 

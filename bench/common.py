@@ -208,11 +208,11 @@ def machine() -> dict[str, str]:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
     mem_kb = int(_first(r"^MemTotal:\s+(\d+)", meminfo, "0"))
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         libs = ", ".join(f"{n} {version(n)}" for n in ("prefect", "sqlalchemy", "pymysql", "libcst", "docker"))
-    except Exception:  # noqa: BLE001
+    except PackageNotFoundError:
         libs = "?"
     return {
         "CPU": _first(r"^model name\s*:\s*(.+)$", cpuinfo),
@@ -234,7 +234,7 @@ def _disk() -> str:
         out = subprocess.run(["df", "-hT", str(ROOT)], capture_output=True, text=True, timeout=10).stdout
         fields = out.splitlines()[1].split()
         return f"{fields[0]} ({fields[1]}), {fields[4]} free"
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a machine fact is best effort: the report goes on without it
         return "?"
 
 
@@ -247,7 +247,7 @@ def mariadb_version() -> str:
             v = conn.exec_driver_sql("SELECT VERSION()").scalar()
         engine.dispose()
         return str(v)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - a machine fact is best effort: the report says why it is missing
         return f"unreachable ({exc.__class__.__name__})"
 
 
@@ -399,7 +399,7 @@ def docker_problem() -> str | None:
         api.ping()
         api.inspect_image(IMAGE)
         api.close()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure is the reason the docker rows are skipped
         return f"Docker API at {host} or image {IMAGE} unusable: {exc.__class__.__name__}: {exc}"
     return None
 

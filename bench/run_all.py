@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 prefect = stack.enter_context(prefect_server(base / "work" / "prefect-home", logs))
                 prefect_startup = prefect.pop("startup_s")
                 prefect.pop("pid")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - no Prefect server, whatever the cause: its sections are skipped
                 log(f"no Prefect server: {exc}; the flow paths are skipped")
         ctx = Context(args.quick, work, logs, prefect, 2 if args.quick else args.repeats)
         for name in names:

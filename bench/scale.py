@@ -69,7 +69,7 @@ def selection(ctx, section: Section) -> None:
     rows = 10_000 if ctx.quick else ROWS
     try:
         memo = BenchMemo.mariadb()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - no MariaDB, whatever the cause: the section says so and goes on
         section.notes.append(f"Selection at scale NOT measured: MariaDB unreachable ({exc.__class__.__name__}: {exc}).")
         return
     try:
@@ -273,7 +273,7 @@ def run(ctx) -> Section:
         log(f"scale: {name}")
         try:
             step(ctx, section)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - one broken step must not lose the others
             import traceback
 
             traceback.print_exc()

@@ -524,7 +524,7 @@ def _run_as_main(code, path, entry, status):
     except SystemExit as exc:
         status[0] = _exit_status(exc)
         raise
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - as the interpreter's top level: any exception ends the run
         # The traceback the script would have had: without this launcher's frame.
         tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)

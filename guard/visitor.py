@@ -247,7 +247,7 @@ def _literal_str(node: cst.CSTNode | None) -> str | None:
     if type(node) in _STRINGS:
         try:
             value = node.evaluated_value
-        except Exception:  # pragma: no cover - libcst validated the literal
+        except (SyntaxError, ValueError):  # pragma: no cover - Python's parser validated the literal
             return None
         return value if isinstance(value, str) else None
     return None
@@ -701,7 +701,7 @@ class GuardVisitor:
         checked as the code they are, in the module's namespace."""
         try:
             expr = cst.parse_expression(text.strip())
-        except Exception:
+        except cst.ParserSyntaxError:
             self._add("annotation-string", node, "annotation string", "an annotation string that is not an expression")
             return []
         return [Step(self._set_anchor, node, self.module_scope), expr, Step(self._set_anchor, self.anchor, self.scope)]

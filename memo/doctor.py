@@ -35,7 +35,7 @@ def database_check(settings: Settings) -> Check:
     """Reachable, and MEMO's tables there (a wrong database name answers too)."""
     try:
         db = MemoDatabase(settings.database_url, retries=1)
-    except Exception as exc:  # its text may hold the URL's password: only the kind is said
+    except Exception as exc:  # noqa: BLE001 - any error is a finding; only its kind: its text may hold the password
         return Check("database", [f"MEMO_DATABASE_URL is no database URL this runner can use ({type(exc).__name__})"])
     where = db.where()
     try:
@@ -67,7 +67,7 @@ def folder_check(path: Path, what: str, variable: str) -> Check:
 def sandbox_checks(settings: Settings) -> list[Check]:
     try:
         return make_sandbox(settings).checks()
-    except Exception as exc:  # a sandbox that cannot even be built is the finding
+    except Exception as exc:  # noqa: BLE001 - a sandbox that cannot even be built is the finding
         return [Check(f"sandbox ({settings.sandbox})", [str(exc)])]
 
 

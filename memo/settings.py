@@ -439,7 +439,7 @@ def hide_password(url: str) -> str:
 
     try:
         parsed = make_url(url)
-    except Exception:  # not a URL SQLAlchemy reads: it may be anything
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: no error may carry its password
         return "***"
     hidden = {k: "***" for k in parsed.query if re.search(r"pass|pwd|secret|token", k, re.I)}
     return parsed.update_query_dict(hidden).render_as_string(hide_password=True)

@@ -83,7 +83,7 @@ def _admin_engine(admin_url: str) -> tuple[sa.Engine, sa.URL]:
 def _unavailable(admin_url: str, exc: BaseException) -> str:
     try:
         shown = sa.make_url(admin_url).render_as_string(hide_password=True)
-    except Exception:
+    except (sa.exc.ArgumentError, ValueError):
         shown = "(unparsable URL)"
     reason = getattr(exc, "orig", None) or exc
     reason = " ".join(str(reason.args[-1] if getattr(reason, "args", None) else reason).split())
@@ -173,13 +173,14 @@ def pick_sandbox(requested: str, image: str) -> tuple[str, str]:
     host = docker_host()
     if not host:
         return "process", "no Docker API found (run docker/podman-up.sh for containers)"
-    try:
-        import docker
+    import docker
+    import requests
 
+    try:
         client = docker.DockerClient(base_url=host, timeout=5)
         client.ping()
         client.images.get(image)
-    except Exception as exc:  # any failure means: no usable container runtime
+    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:  # no usable container runtime
         return "process", f"Docker API at {host} not usable ({type(exc).__name__}: {exc})"
     os.environ["DOCKER_HOST"] = host
     return "docker", f"Docker API at {host}, image {image}"

@@ -40,11 +40,11 @@ def _why_unusable(host: str | None) -> str | None:
     try:
         api = docker.APIClient(base_url=host, version="1.41", timeout=10)
         api.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure is why the docker tests cannot run, said in full
         return f"the Docker API at {host} does not answer ({exc.__class__.__name__}: {exc})"
     try:
         api.inspect_image(IMAGE)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - as above: the reason to skip (or fail under CI)
         return f"image {IMAGE} is not on {host} ({exc.__class__.__name__})"
     finally:
         api.close()

@@ -130,6 +130,7 @@ def test_a_failed_night_of_the_served_deployment_ends_failed_with_no_traceback(
         memo, tmp_path, database_url, prefect_harness):
     """``memo-taskrunner serve``'s child (flows/service.py) runs a memo-nightly deployment run."""
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
 
     ids = _two_of_three_fail_midway(memo)
     settings = make_settings(tmp_path, database_url)
@@ -146,7 +147,7 @@ def test_a_failed_night_of_the_served_deployment_ends_failed_with_no_traceback(
                 assert service.poll() is None and time.monotonic() - started < 120, log.read_text()[-3000:]
                 try:
                     deployment = client.read_deployment_by_name("memo-nightly/memo-nightly")
-                except Exception:  # not served yet
+                except ObjectNotFound:  # not served yet
                     time.sleep(0.5)
             flow_run = client.create_flow_run_from_deployment(deployment.id,
                                                               parameters={"run_date": NIGHT.isoformat()})
