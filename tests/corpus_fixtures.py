@@ -858,7 +858,7 @@ class FakeCrossref:
         class Inner(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 doi = self.path.removeprefix("/works/")
                 if self.path.startswith("/works/") and doi in CITED_BY:
                     body = ('{"status": "ok", "message-type": "work", "message": {"DOI": "%s", '
@@ -878,7 +878,7 @@ class FakeCrossref:
                 pass
 
         class Proxy(http.server.BaseHTTPRequestHandler):
-            def do_CONNECT(self):  # noqa: N802
+            def do_CONNECT(self):
                 if self.path != f"{CROSSREF_HOST}:443":
                     outer._record("CONNECT", self.path, 403)
                     self.send_error(403, "only api.crossref.org here")
