@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 
 def docker_size(value: str) -> str:
-    """A size as the Docker API takes it (``512m``, ``2g``); shared by the settings and the block."""
+    """A size as the Docker API takes it (``512m``, ``2g``)."""
     if not re.fullmatch(r"\d+[bkmg]?", value.strip().lower()):
         raise ValueError("must be a size like 512m or 2g")
     return value.strip().lower()
@@ -125,6 +125,10 @@ class ContainerSettings(SourcedSettings):
     scripts_mount: str = Field("/scripts", description="where the tree is mounted, read-only")
     docker_host: str | None = Field(
         None, description="Docker API endpoint; default DOCKER_HOST, then the local socket"
+    )
+    docker_timeout: float | None = Field(
+        None, gt=0, description="seconds an ordinary Docker API call may take (not a script's run: "
+        "task_timeout); unset: 60"
     )
     label_prefix: str = Field("org.oapen.memo", description="prefix of the containers' labels")
     output: Literal["attach", "file"] = Field(
