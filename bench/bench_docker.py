@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = sandbox.problems()
     if problems:
         sys.exit("; ".join(problems))
-    timed = Timed(sandbox._api())
+    timed = Timed(sandbox.engine.client())
 
     work = Path(tempfile.mkdtemp(prefix="bench-docker-", dir=ROOT / "var"))
     tree = work / "tree"

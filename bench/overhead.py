@@ -109,7 +109,7 @@ class BareDocker:
         from memo.sandbox import SandboxJob
 
         job = SandboxJob(tree=tree, timeout=3600, name=f"memo-bench-bare-{secrets.token_hex(6)}")
-        kwargs = self.sandbox.create_kwargs(self.api, job)
+        kwargs = self.sandbox.spec.create_kwargs(self.api, job)
         cid = self.api.create_container(**kwargs)["Id"]
         try:
             sock = self.api.attach_socket(cid, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 1})

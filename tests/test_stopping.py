@@ -95,4 +95,4 @@ def test_an_abandoned_container_is_killed_and_removed(tmp_path, monkeypatch):
     started = time.monotonic()
     result = sandbox.run(job, io.BytesIO())
     assert not result.ok and not result.timed_out and time.monotonic() - started < 20, result
-    assert containers_named(sandbox._api(), job.name) == []
+    assert containers_named(sandbox.engine.client(), job.name) == []

@@ -70,7 +70,7 @@ def run(tmp_path, main, *, timeout=60, sandbox=None, **container):
     job = SandboxJob(tree=tree, timeout=timeout, name=job_name("memo-egress-test"), labels={"task-id": "egress"})
     out = io.BytesIO()
     result = sandbox.run(job, out)
-    assert containers_named(sandbox._api(), job.name) == [], "the container was left behind"
+    assert containers_named(sandbox.engine.client(), job.name) == [], "the container was left behind"
     assert not (tree / NET_DIR).exists(), "the egress sockets were left behind"
     assert [t for t in threading.enumerate() if t.name == f"memo-egress-{job.name}" and t.is_alive()] == []
     return result, out.getvalue(), job
@@ -404,7 +404,7 @@ def test_no_runner_secret_is_in_the_containers_environment_mounts_or_command(tmp
 
 def test_a_listed_name_gets_its_own_loopback_address_through_extra_hosts(tmp_path, api):
     sandbox = DockerSandbox(docker_settings(tmp_path, allow="127.0.0.1:3306,db.example.org:3306"))
-    kwargs = sandbox.create_kwargs(api, SandboxJob(tree=make_tree(tmp_path, "pass\n"), timeout=10, name="x"))
+    kwargs = sandbox.spec.create_kwargs(api, SandboxJob(tree=make_tree(tmp_path, "pass\n"), timeout=10, name="x"))
     assert kwargs["host_config"]["ExtraHosts"] == ["db.example.org:127.0.0.2"]
     assert kwargs["host_config"]["NetworkMode"] == "none"
 

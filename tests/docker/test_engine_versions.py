@@ -2,7 +2,7 @@
 
 import pytest
 
-from memo.sandbox.docker import engine_problem
+from memo.sandbox.engine import engine_problem
 
 
 def docker(version, api="1.43"):

@@ -29,7 +29,7 @@ def run(tmp_path, main, *, timeout=60, files=None, labels=None, stdout=None, **c
     try:
         result = sandbox.run(job, out)
     finally:
-        api = sandbox._api()
+        api = sandbox.engine.client()
         assert containers_named(api, job.name) == [], "the container was left behind"
     return result, (out.getvalue() if isinstance(out, io.BytesIO) else None), job
 
@@ -282,7 +282,7 @@ def test_remove_orphans_removes_a_dead_runners_container_only(tmp_path, api):
     dead = subprocess.Popen(["true"])
     dead.wait()
     live_pid = os.getppid()
-    from memo.sandbox.docker import _proc_start_time
+    from memo.sandbox.orphans import proc_start_time
 
     def leftover(pid, started):
         name = job_name("memo-orphan")
@@ -300,7 +300,7 @@ def test_remove_orphans_removes_a_dead_runners_container_only(tmp_path, api):
         return name
 
     orphan = leftover(dead.pid, "1")
-    alive = leftover(live_pid, _proc_start_time(live_pid) or "")
+    alive = leftover(live_pid, proc_start_time(live_pid) or "")
     reused = leftover(live_pid, "1")  # a live pid that is not the runner any more
     try:
         removed = sandbox.remove_orphans()
@@ -469,7 +469,7 @@ def test_file_output_mode_timeout_and_memory(tmp_path):
 
 def test_engine_too_old_is_refused_before_any_container(tmp_path, monkeypatch, api):
     sandbox = DockerSandbox(docker_settings(tmp_path))
-    client = sandbox._api()
+    client = sandbox.engine.client()
     old = {"Version": "20.10.24", "ApiVersion": "1.41", "Components": [{"Name": "Engine", "Version": "20.10.24"}]}
     monkeypatch.setattr(client, "version", lambda *a, **k: old)
     assert any("20.10.24 is too old" in p for p in sandbox.problems())
