@@ -156,9 +156,18 @@ def _drop(conn, database: str, reader: str) -> None:
 
 
 def docker_host() -> str | None:
-    """DOCKER_HOST, else the socket that docker/podman-up.sh wrote down."""
-    if os.environ.get("DOCKER_HOST"):
-        return os.environ["DOCKER_HOST"]
+    """The endpoint the docker sandbox takes from DOCKER_HOST, else instead of its default
+    socket the one that docker/podman-up.sh wrote down (else none: no Docker API here)."""
+    from memo.sandbox.engine import docker_host as sandbox_docker_host  # the docker SDK: only when asked
+
+    host = sandbox_docker_host()
+    if host.named_by is not None:
+        return host.url
+    return podman_up_socket()
+
+
+def podman_up_socket() -> str | None:
+    """The ``DOCKER_HOST`` line that docker/podman-up.sh wrote to var/podman/env, if any."""
     if PODMAN_ENV.exists():
         for line in PODMAN_ENV.read_text().splitlines():
             if "DOCKER_HOST=" in line:
