@@ -56,7 +56,7 @@ class DockerSandbox:
         self.settings = settings
         self.container = settings.container
         self.image = settings.docker_image
-        self.engine = Engine(docker_host(self.container.docker_host))
+        self.engine = Engine(docker_host(self.container.docker_host), timeout=self.container.docker_timeout)
         self._image_checked = False
         owner = Owner.this_process()
         self.orphans = Orphans(self.container.label_prefix, owner)

@@ -124,9 +124,10 @@ class Engine:
     """The engine at one endpoint: a client per thread, its version checked once, its
     failures said plainly."""
 
-    def __init__(self, host: DockerHost):
+    def __init__(self, host: DockerHost, timeout: float | None = None):
         self.host = host
         self.endpoint = host.url
+        self.timeout = timeout or CLIENT_TIMEOUT
         self._client_kwargs = client_kwargs(host)
         self._local = threading.local()
         self._checked = False
@@ -136,7 +137,7 @@ class Engine:
         api = getattr(self._local, "api", None)
         if api is None:
             try:
-                api = docker.APIClient(version=API_VERSION, timeout=CLIENT_TIMEOUT, **self._client_kwargs)
+                api = docker.APIClient(version=API_VERSION, timeout=self.timeout, **self._client_kwargs)
             except docker.errors.DockerException as exc:
                 raise SandboxUnavailable(f"cannot use the container engine at {self.endpoint}: {exc}") from None
             if str(self.endpoint).startswith(("unix:", "http+unix:")):

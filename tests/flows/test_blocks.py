@@ -77,13 +77,13 @@ def test_the_docker_host_block_gives_the_engine_and_refuses_what_the_sandbox_doe
         MemoContainerSettings(docker_host=DockerHost(client_kwargs={"tls": True})).container_settings(env)
 
 
-@pytest.mark.xfail(strict=True, reason="memo/sandbox/docker.py DockerSandbox._api still passes "
-                   "timeout=CLIENT_TIMEOUT; it should pass self.container.docker_timeout or CLIENT_TIMEOUT")
 def test_the_sandbox_client_takes_the_docker_timeout():
     from memo.sandbox.docker import DockerSandbox
+    from memo.sandbox.engine import CLIENT_TIMEOUT
 
     sandbox = DockerSandbox(Settings(container=ContainerSettings(docker_timeout=7)))
-    assert sandbox._api().timeout == 7
+    assert sandbox.engine.client().timeout == 7
+    assert DockerSandbox(Settings()).engine.client().timeout == CLIENT_TIMEOUT
 
 
 @pytest.mark.usefixtures("prefect_harness")
