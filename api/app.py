@@ -256,7 +256,7 @@ class RunPool:
         except MemoError as exc:
             request.state.outcome = exc.message
             return JSONResponse(_failure(task_id, exc.message, self.zone), status_code=500)
-        except Exception as exc:  # never a bare traceback: MEMO Manager shows `message`
+        except Exception as exc:  # noqa: BLE001 - never a bare traceback: MEMO Manager shows `message`
             message = f"Internal error: {type(exc).__name__}: {exc}"
             request.state.outcome = message
             return JSONResponse(_failure(task_id, message, self.zone), status_code=500)

@@ -9,10 +9,10 @@ import collections
 import contextlib
 import contextvars
 import logging
-import re
 import threading
 from typing import Iterator
 
+from memo.sandbox.base import TASK_ID_FIELD
 from memo.settings import Settings, load_settings
 
 _SETTINGS: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("memo_settings", default=None)
@@ -73,6 +73,15 @@ _quiet_lock = threading.Lock()
 _quiet_installed = False
 
 
+class ReturnedFailure(Exception):
+    """The data of a ``Failed`` state a flow or unit returns: Prefect wants an exception there
+    (a worker's engine raises it), and it carries the run's ``outcome`` back to the caller."""
+
+    def __init__(self, message: str, outcome=None):
+        super().__init__(message)
+        self.outcome = outcome
+
+
 class _ReturnedFailureFilter(logging.Filter):
     """Drops Prefect's crash report of a run that ended on a ``Failed`` state its flow returned.
 
@@ -87,11 +96,13 @@ class _ReturnedFailureFilter(logging.Filter):
         from prefect.exceptions import FailedRun
 
         exc = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(exc, FailedRun) and str(exc) in _RETURNED_FAILURES)
+        return not (isinstance(exc, ReturnedFailure)
+                    or (isinstance(exc, FailedRun) and str(exc) in _RETURNED_FAILURES))
 
 
-def failed(message: str):
-    """``Failed(message=...)`` for a flow to return, without a crash report after it."""
+def failed(message: str, outcome=None):
+    """``Failed(message=...)`` for a flow or unit to return, without a crash report after it;
+    ``outcome`` (a ``RunOutcome``) rides along as the state's result (``ReturnedFailure``)."""
     global _quiet_installed
     from prefect.states import Failed
 
@@ -102,21 +113,19 @@ def failed(message: str):
             for name in ("prefect.flow_runs", "prefect.engine"):  # the engine's two reports
                 logging.getLogger(name).addFilter(quiet)
             _quiet_installed = True
-    return Failed(message=message)
+    return Failed(message=message, data=None if outcome is None else ReturnedFailure(message, outcome))
 
 
 # -- memo.* logs → the Prefect run logs (the UI) -------------------------------------
 
-_JOB = re.compile(r"memo-(?P<task>[A-Za-z0-9-]{1,36})-[A-Za-z0-9_]{1,8}\Z")
-
-
 class RunLogBridge(logging.Handler):
     """Sends ``memo.*`` records to the Prefect API, attached to the right task run.
 
-    Records emitted inside a flow or task run go where Prefect's context says.
-    The sandboxes log a script's stderr lines from their own reader thread, which
-    has no Prefect context: those name the job (``memo-<task id>-<tree>``), and
-    the task id maps to the task run registered by ``attach``.
+    Records emitted inside a flow or task run go where Prefect's context says. The
+    sandboxes log a script's stderr lines from their own reader thread, and the HTTP app's
+    runs have no Prefect context at all: those records carry their task id
+    (``memo.sandbox.base.TASK_ID_FIELD``, logging's ``extra``), which maps to the run
+    registered by ``attach``.
     """
 
     def __init__(self) -> None:
@@ -149,16 +158,15 @@ class RunLogBridge(logging.Handler):
                 record = logging.makeLogRecord(record.__dict__)
                 record.flow_run_id, record.task_run_id = ids
             self._api.emit(record)
-        except Exception:  # never let logging break a run
+        except Exception:  # noqa: BLE001 - never let logging break a run
             self.handleError(record)
 
     def _ids_for(self, record: logging.LogRecord):
-        args = record.args if isinstance(record.args, tuple) else ()
-        match = _JOB.match(str(args[0])) if args else None
-        if not match:
+        task_id = getattr(record, TASK_ID_FIELD, None)
+        if task_id is None:
             return None
         with self._lock:
-            return self._runs.get(match.group("task"))
+            return self._runs.get(task_id)
 
 
 _bridge: RunLogBridge | None = None

@@ -25,18 +25,17 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
-from prefect.states import Completed, Failed
+from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows._support import failed, fast_flows, log_bridge, resolve_settings, using_settings
 from flows.units import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DELAY,
-    Ledger,
     UnitContext,
     configured_unit,
-    outcome_from_state,
     outcome_row,
+    unit_outcome,
 )
 from memo import catchup
 from memo.errors import MemoError, OutcomeKind, TaskBusy
@@ -134,14 +133,14 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
             logger.warning("task %s (%s) not run: %s", bad.id, bad.label, problem)
         logger.info("night %s: %d task(s) due, concurrency %d, dispatch %s",
                     night, len(selection.due), settings.concurrency, dispatch)
-        ctx = UnitContext(runner, Ledger())
+        ctx = UnitContext(runner)
         started = now_local(settings)
         if dispatch == "deployment":
             threads = settings.concurrency  # deployment runs in flight at once
             unit = dispatch_unit.with_options(retries=0)
             make_params = lambda t: dict(  # noqa: E731
-                ledger=ctx.ledger, task_id=t.id, label=t.label, deployment=task_deployment,
-                parameters={"task_id": t.id, "database_block": database_block,
+                task_id=t.id, label=t.label, deployment=task_deployment,
+                parameters={"task_id": t.id, "label": t.label, "database_block": database_block,
                             "container_block": container_block, "retries": retries,
                             "retry_delay_seconds": retry_delay_seconds},
             )
@@ -161,7 +160,7 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
         rows = []
         for t, future in futures:
             state = future.state
-            outcome = ctx.ledger.get(t.id) or outcome_from_state(t.id, t.label, state, started)
+            outcome = unit_outcome(t.id, t.label, state, started)
             outcomes.append(outcome)
             rows.append(outcome_row(outcome, status=None if outcome.success else f"{state.name} ({outcome.kind})"))
         for bad, problem in selection.malformed:
@@ -188,7 +187,7 @@ def _run_night(settings, night, dispatch, task_deployment, database_block, conta
 
 
 @task(name="memo-dispatch", task_run_name="{label}", cache_policy=NO_CACHE)
-def dispatch_unit(ledger: Ledger, task_id: str, label: str, deployment: str, parameters: dict):
+def dispatch_unit(task_id: str, label: str, deployment: str, parameters: dict):
     """Run one task as a ``memo-task`` deployment run on whichever worker of the pool takes it."""
     from prefect.deployments import run_deployment
 
@@ -202,10 +201,9 @@ def dispatch_unit(ledger: Ledger, task_id: str, label: str, deployment: str, par
                              f"{flow_run.state.name if flow_run.state else 'no state'}: "
                              f"{(flow_run.state.message if flow_run.state else '') or 'no outcome reported'}",
                              dt.datetime.now(), kind=OutcomeKind.INFRASTRUCTURE, label=label)
-    ledger.put(outcome)
     if not outcome.success:
-        return Failed(message=f"{outcome.message} [{outcome.kind}]")
-    return {"task_id": task_id, "flow_run_id": str(flow_run.id)}
+        return failed(f"{outcome.message} [{outcome.kind}]", outcome)
+    return outcome
 
 
 def run_nightly(settings: Settings, on: dt.date | None = None, **parameters):

@@ -13,6 +13,9 @@ them again updates them by name: never a second copy.
   entering Failed, Crashed or TimedOut: its name is the task's ``<client>/<file>``, its
   message the reason. With ``dispatch=deployment`` a failure is heard twice, from the
   worker's ``memo-task-run`` and from the night's ``memo-dispatch`` of the same name.
+- ``memo: HTTP task failed`` — a run MEMO Manager asked for over HTTP ended Failed: the
+  ``memo-task`` flow run the HTTP app records (tag ``memo-http``, no task run of its own:
+  ``flows.recorded``); its name is the task's ``<client>/<file>``, its message the reason.
 - ``memo: export shrank`` — the ``memo.export.shrank`` event that ``flows.units`` emits
   for an export smaller than ``MEMO_SHRINK_WARN`` times the one it replaced.
 """
@@ -47,7 +50,7 @@ class Notice:
     description: str
     events: tuple[str, ...]
     match: dict[str, Any]
-    match_related: dict[str, Any]
+    match_related: dict[str, Any] | list[dict[str, Any]]
     subject: str
     body: str
 
@@ -74,6 +77,17 @@ NOTICES = (
         subject="MEMO: task {{ event.resource.name }} " + STATE,
         body=(f"MEMO task {{{{ event.resource.name }}}} ended {STATE} at {{{{ event.occurred }}}} "
               f"(flow run {{{{ flow_run.name }}}}):\n{MESSAGE}"),
+    ),
+    Notice(
+        name="memo: HTTP task failed",
+        description="A MEMO task run asked for over HTTP ended Failed (memo-taskrunner notifications).",
+        events=tuple(f"prefect.flow-run.{s}" for s in FAILED_STATES),
+        match={"prefect.resource.id": "prefect.flow-run.*"},
+        match_related=[{"prefect.resource.role": "flow", "prefect.resource.name": "memo-task"},
+                       {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.memo-http"}],
+        subject="MEMO: task {{ event.resource.name }} " + STATE,
+        body=(f"MEMO task {{{{ event.resource.name }}}} ended {STATE} at {{{{ event.occurred }}}} "
+              f"(asked for over HTTP):\n{MESSAGE}"),
     ),
     Notice(
         name="memo: export shrank",

@@ -8,25 +8,24 @@ Failures are split as ``memo.errors`` splits them:
 - the task's own fault (guard refusal, failing script, timeout, bad row) →
   the wrapper returns a ``Failed`` state: recorded, never retried.
 
-Each run's ``RunOutcome`` also goes into the night's ``Ledger``, from which the
-flow builds its table artifact.
+Either way the run's ``RunOutcome`` is the task run's result (``unit_outcome`` reads it
+back from the state), from which the flows build their table artifacts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
+import logging
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Failed
 
-from flows._support import attached_logs
+from flows._support import attached_logs, failed
 from flows.notifications import emit_shrank
-from memo.errors import DatabaseError, MemoError, OutcomeKind
-from memo.models import RunOutcome
-from memo.runner import TASK_ID, Lookahead, Runner, now_local
+from memo.errors import DatabaseError, OutcomeKind
+from memo.models import RunOutcome, TaskSpec
+from memo.runner import Lookahead, Runner, now_local
 
 DEFAULT_RETRIES = 2
 DEFAULT_RETRY_DELAY = 30.0
@@ -50,42 +49,27 @@ def retry_infrastructure_only(task, task_run, state) -> bool:
     return isinstance(state.data, InfrastructureFault)
 
 
-class Ledger:
-    """The outcomes of one night (or one ad-hoc run), by task id; thread-safe."""
-
-    def __init__(self) -> None:
-        self._outcomes: dict[str, RunOutcome] = {}
-        self._lock = threading.Lock()
-
-    def put(self, outcome: RunOutcome) -> None:
-        with self._lock:
-            self._outcomes[outcome.task_id] = outcome
-
-    def get(self, task_id: str) -> RunOutcome | None:
-        with self._lock:
-            return self._outcomes.get(task_id)
-
-
 class UnitContext:
-    """What every unit of a run shares: one Runner (library cache, DB pool) and the ledger.
+    """What every unit of a run shares: one Runner (library cache, DB pool), the lock wait,
+    a night's lookahead.
 
     A plain class, not a dataclass: Prefect does not look inside it for futures.
     """
 
-    def __init__(self, runner: Runner, ledger: Ledger | None = None, lock_wait: float | None = None,
-                 lookahead: Lookahead | None = None):
+    def __init__(self, runner: Runner, lock_wait: float | None = None, lookahead: Lookahead | None = None):
         self.runner = runner
-        self.ledger = ledger or Ledger()
         self.lock_wait = lock_wait
         self.lookahead = lookahead
 
 
-def run_unit(ctx: UnitContext, task_id: str, label: str, dry_run: bool = False) -> dict[str, Any]:
-    """Run one MEMO task; see the module docstring for what it raises or returns."""
+def run_unit(ctx: UnitContext, task_id: str, label: str, dry_run: bool = False,
+             spec: TaskSpec | None = None) -> RunOutcome:
+    """Run one MEMO task (its row ``spec`` if the flow has read it); see the module docstring
+    for what it raises or returns."""
     with attached_logs(task_id):
         try:
             outcome = ctx.runner.run_task(
-                task_id, dry_run=dry_run, lock_wait=ctx.lock_wait,
+                task_id, dry_run=dry_run, lock_wait=ctx.lock_wait, spec=spec,
                 # a night: the next task may prepare once this one's script starts
                 on_script_start=(lambda: ctx.lookahead.started(task_id)) if ctx.lookahead else None,
             )
@@ -94,15 +78,14 @@ def run_unit(ctx: UnitContext, task_id: str, label: str, dry_run: bool = False) 
                 task_id, False, exc.message, now_local(ctx.runner.settings),
                 kind=exc.kind, dry_run=dry_run, label=label,
             )
-    ctx.ledger.put(outcome)
     if outcome.warning:  # the shrink alarm: flows/notifications.py's "memo: export shrank" hears it
         emit_shrank(task_id, outcome.label or label, outcome.warning, outcome.bytes_written,
                     outcome.previous_bytes, outcome.change)
     if outcome.success:
-        return outcome_row(outcome)
+        return outcome
     if outcome.retryable:
         raise InfrastructureFault(outcome)
-    return Failed(message=f"{outcome.message} [{outcome.kind}]")
+    return failed(f"{outcome.message} [{outcome.kind}]", outcome)
 
 
 memo_task_run = task(
@@ -120,14 +103,40 @@ def configured_unit(retries: int = DEFAULT_RETRIES, retry_delay_seconds: float =
     return memo_task_run.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)
 
 
-def task_label(runner: Runner, task_id: str) -> str:
-    """``<username>/<file_name>`` for naming the run; the id itself when the row can't be read."""
-    if not TASK_ID.match(task_id):
-        return task_id
+def run_name(label: str, dry_run: bool) -> str:
+    """A ``memo-task`` run's name: ``<client>/<file>``, ``dry-run <client>/<file>``."""
+    return f"dry-run {label}" if dry_run else label
+
+
+def name_flow_run(label: str, dry_run: bool) -> None:
+    """Name the current flow run after its task once the row is read (a run asked for by id
+    alone: ``prefect deployment run``'s, ``run_memo_task``'s)."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
     try:
-        return runner.db.load_task(task_id).task.label
-    except MemoError:
-        return task_id
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_name(ctx.flow_run.id, run_name(label, dry_run))
+    except Exception as exc:  # noqa: BLE001 - a name is not worth a failed run
+        logging.getLogger("memo.flows").warning("could not name the flow run of %s: %s", label, exc)
+
+
+def unit_outcome(task_id: str, label: str, state, started: dt.datetime) -> RunOutcome:
+    """The ``RunOutcome`` a unit's final state carries (its result, or the fault it raised
+    last); for a unit that ended without one (crashed, cancelled), an infrastructure outcome."""
+    result = None
+    if state is not None:
+        try:
+            result = state.result(raise_on_failure=False)
+        except Exception:  # noqa: BLE001 - a state without a readable result is a crash report below
+            result = None
+    result = getattr(result, "outcome", result)  # InfrastructureFault, flows._support.ReturnedFailure
+    if isinstance(result, RunOutcome):
+        return result
+    return outcome_from_state(task_id, label, state, started)
 
 
 def outcome_row(outcome: RunOutcome, status: str | None = None) -> dict[str, Any]:

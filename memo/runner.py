@@ -39,6 +39,7 @@ from memo.exports import ExportFile, export_target
 from memo.locks import task_lock
 from memo.models import Dependencies, RunOutcome, TaskSpec
 from memo.sandbox import Sandbox, SandboxJob, make_sandbox
+from memo.sandbox.base import TASK_ID_FIELD
 from memo.settings import Settings
 from memo.stopping import STOP
 from memo.tree import ScriptTree, plan_tree, remove_orphan_trees, source_name
@@ -99,12 +100,26 @@ class Runner:
         }
 
     def run_task(self, task_id: str, *, dry_run: bool = False, lock_wait: float | None = None,
+                 spec: TaskSpec | None = None, on_loaded: Callable[[str], None] | None = None,
                  on_script_start: Callable[[], None] | None = None) -> RunOutcome:
         """Run one task now. Never raises for a task's own failure: the outcome says it.
 
-        ``on_script_start`` is called once the task holds a script slot, just before its
-        script starts (a night uses it to let the next task prepare).
-        Raises ``DatabaseError`` only when the outcome could not be recorded.
+        Args:
+            task_id: the ``task.id`` of the row to run.
+            dry_run: write to ``<exports>/tmp`` and add no runlog row.
+            lock_wait: seconds to wait for the task's host-wide lock; 0 answers busy at once,
+                ``None`` waits as long as it takes.
+            spec: the task's row, if the caller has read it already (``load_task``): not read again.
+            on_loaded: called with the task's label (``<username>/<file_name>``) once its row
+                is read, before anything runs (the flows name their Prefect run with it).
+            on_script_start: called once the task holds a script slot, just before its script
+                starts (a night lets the next task prepare).
+
+        Returns:
+            The run's ``RunOutcome``, success or failure, its ``kind`` saying which.
+
+        Raises:
+            DatabaseError: only when the outcome could not be recorded (the runlog row).
         """
         started = now_local(self.settings)
         clock = time.monotonic()
@@ -113,8 +128,11 @@ class Runner:
             if not TASK_ID.match(task_id):
                 raise TaskInvalid(f"{task_id!r} is not a MEMO task id")
             _refuse_when_stopping()
-            spec = self.db.load_task(task_id)
+            if spec is None or spec.task.id != task_id:
+                spec = self.db.load_task(task_id)
             label = spec.task.label
+            if on_loaded is not None:
+                on_loaded(label)
             with task_lock(self.settings.work_dir, task_id, wait=lock_wait):
                 export = self._run(spec, dry_run=dry_run, on_script_start=on_script_start)
             outcome = RunOutcome(
@@ -129,7 +147,8 @@ class Runner:
             )
         level = logging.INFO if outcome.success else logging.ERROR
         log.log(level, "%s%s %s in %.2fs: %s", label, " (dry run)" if dry_run else "",
-                "succeeded" if outcome.success else "failed", outcome.duration, outcome.message)
+                "succeeded" if outcome.success else "failed", outcome.duration, outcome.message,
+                extra={TASK_ID_FIELD: task_id})
         if not dry_run and outcome.kind.recorded and TASK_ID.match(task_id):
             self._record(outcome)
         return outcome
@@ -270,7 +289,8 @@ def check_task_row(spec: TaskSpec) -> None:
     if spec.script is None:
         raise TaskInvalid(f"Task {task.label} has no script (it may have been deleted)")
     if spec.script.type not in (None, "MAIN"):
-        raise TaskInvalid(f"Task {task.label} points at script '{spec.script.name}' of type {spec.script.type}, not MAIN")
+        raise TaskInvalid(
+            f"Task {task.label} points at script '{spec.script.name}' of type {spec.script.type}, not MAIN")
     if spec.script.body is None or not spec.script.body.strip():
         raise TaskInvalid(f"Script '{spec.script.name}' has no body")
     if "\x00" in spec.script.body:

@@ -187,7 +187,7 @@ class Settings(SourcedSettings):
         None, description="bearer token the HTTP API requires, if set (production: `setup-secrets` makes one)",
         json_schema_extra=SECRET)
     http_via: Literal["prefect", "direct"] = Field(
-        "prefect", description="HTTP runs as memo-task flow runs (prefect) or plain runner calls (direct)"
+        "prefect", description="HTTP runs recorded as memo-task flow runs (prefect) or plain runner calls (direct)"
     )
     prefect_serve: Literal["auto", "yes", "no"] = Field(
         "auto", description="`serve` also serves the Prefect deployments (auto: unless a work pool has them)"

@@ -511,12 +511,15 @@ def test_the_library_notes_stay_out_of_the_info_log(caplog):
     import logging
 
     from guard.runtime import LIBRARY_MARKER
-    from memo.sandbox.base import LIBRARY_NOTE, StderrTail
+    from pathlib import Path
+
+    from memo.sandbox.base import LIBRARY_NOTE, TASK_ID_FIELD, SandboxJob, StderrTail
 
     assert LIBRARY_NOTE == LIBRARY_MARKER
-    tail = StderrTail("job")
+    tail = StderrTail(SandboxJob(tree=Path("."), timeout=1, name="job", labels={"task-id": "t-1"}))
     with caplog.at_level(logging.DEBUG, logger="memo.script"):
         tail.feed(b"working\n\n" + LIBRARY_MARKER.encode() + b"\tn\tsubprocess.Popen\tmain.py\t3\tx\n")
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
         (logging.INFO, "[job] working"), (logging.DEBUG, f"[job] {LIBRARY_MARKER}\tn\tsubprocess.Popen\tmain.py\t3\tx")]
+    assert {getattr(r, TASK_ID_FIELD) for r in caplog.records} == {"t-1"}  # flows/ send them to the task's run
     assert LIBRARY_MARKER in tail.text()  # kept for the runlog of a failed run

@@ -95,13 +95,20 @@ class Sandbox(Protocol):
         ...
 
 
-class StderrTail:
-    """Keeps the last bytes of a script's stderr and logs its lines as they come."""
+TASK_ID_FIELD = "memo_task_id"
+"""The ``LogRecord`` attribute naming the MEMO task a line belongs to (``logging``'s ``extra``):
+how the flows send a script's lines, logged from a reader thread, to the task's Prefect run."""
 
-    def __init__(self, label: str, limit: int = 4096, logger: logging.Logger = script_log):
-        self.label = label
+
+class StderrTail:
+    """Keeps the last bytes of a script's stderr and logs its lines as they come, each record
+    carrying the job's task id (``TASK_ID_FIELD``)."""
+
+    def __init__(self, job: "SandboxJob", limit: int = 4096, logger: logging.Logger = script_log):
+        self.label = job.name
         self.limit = limit
         self.logger = logger
+        self._extra = {TASK_ID_FIELD: job.labels.get("task-id")}
         self._tail: deque[bytes] = deque()
         self._size = 0
         self._partial = b""
@@ -124,12 +131,12 @@ class StderrTail:
             # the run-time guard's notes on what a library was refused (mysql.connector probes
             # lsb_release at every connect): in the runlog's tail if the run fails, debug in the log
             level = logging.DEBUG if text.startswith(LIBRARY_NOTE) else logging.INFO
-            self.logger.log(level, "[%s] %s", self.label, text)
+            self.logger.log(level, "[%s] %s", self.label, text, extra=self._extra)
 
     def text(self) -> str:
         with self._lock:
             if self._partial:
-                self.logger.info("[%s] %s", self.label, self._partial.decode("utf-8", "replace"))
+                self.logger.info("[%s] %s", self.label, self._partial.decode("utf-8", "replace"), extra=self._extra)
                 self._partial = b""
             data = b"".join(self._tail)[-self.limit :]
         return data.decode("utf-8", "replace").strip()

@@ -99,7 +99,7 @@ class DockerSandbox:
 
     def _run_container(self, api: docker.APIClient, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
         out_dir = prepare_out_dir(Path(job.tree), self.container.user) if self.container.output == "file" else None
-        tail = StderrTail(job.name, limit=self.settings.stderr_tail)
+        tail = StderrTail(job, limit=self.settings.stderr_tail)
 
         cid = self._create(api, job)
         self.orphans.running(cid)

@@ -165,7 +165,8 @@ class Engine:
             isinstance(exc, docker.errors.DockerException) and "Connection" in str(exc)
         ):
             return SandboxUnavailable(
-                f"container engine unreachable at {self.endpoint} ({what}): {_short(self._socket_problem() or reason)}; "
+                f"container engine unreachable at {self.endpoint} ({what}): "
+                f"{_short(self._socket_problem() or reason)}; "
                 "start it (tests: docker/podman-up.sh) or set MEMO_CONTAINER_DOCKER_HOST / DOCKER_HOST"
             )
         return SandboxUnavailable(f"container engine error at {self.endpoint} ({what}): {_short(reason)}")

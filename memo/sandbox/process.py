@@ -67,7 +67,7 @@ class ProcessSandbox:
                                 nonce=job.guard_nonce)
 
     def run(self, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
-        tail = StderrTail(job.name, limit=self.settings.stderr_tail * 2)
+        tail = StderrTail(job, limit=self.settings.stderr_tail * 2)
         started = time.monotonic()
         try:
             proc = subprocess.Popen(

@@ -1,17 +1,12 @@
-"""The API's default path: each request is a ``memo-task`` flow run in the server process.
-
-A Prefect test harness for this module only (≈ 10 s, 40–50 s on a loaded
-machine), torn down before tests/flows starts its own: two harnesses alive at
-once break the second one (Prefect's events worker is process-wide, so task runs
-get recorded in the first). The flows run in the server's worker threads and are
-read back from the Prefect API.
-"""
+"""The API's default path: each request runs on the Runner and is recorded as a ``memo-task``
+flow run (``flows.recorded``), read back here from the session's Prefect API."""
 
 from __future__ import annotations
 
-
+import json
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,13 +16,37 @@ import pytest
 from api.runs import PrefectRuns, make_run
 
 
-def memo_task_runs() -> dict[str, object]:
+def _all_memo_task_runs() -> list:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["memo-task"])))
-    return {r.name: r for r in runs}
+        return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["memo-task"])))
+
+
+def memo_task_runs() -> dict[str, object]:
+    return {r.name: r for r in _all_memo_task_runs()}
+
+
+def logs_of(flow_run_id) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return [log.message for log in logs]
+
+
+def artifact_of(flow_run_id) -> dict:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return {"key": artifact.key, "row": json.loads(artifact.data)[0]}
 
 
 def test_default_is_prefect(tmp_path, sqlite_url, monkeypatch):
@@ -39,8 +58,9 @@ def test_default_is_prefect(tmp_path, sqlite_url, monkeypatch):
     assert not isinstance(make_run(make_settings(tmp_path, sqlite_url)), PrefectRuns)
 
 
-def test_requests_are_memo_task_flow_runs(prefect_harness, serve, smemo):
-    task_id = smemo.task("abccorp", "mytask.xml", "print('<via-prefect/>')")
+def test_requests_are_memo_task_flow_runs_named_after_the_task(prefect_harness, serve, smemo):
+    task_id = smemo.task("abccorp", "mytask.xml",
+                         "import sys\nprint('<via-prefect/>')\nprint('progress: 7 rows', file=sys.stderr)")
     slow_id = smemo.task("abccorp", "slow.txt", "import time\ntime.sleep(1.5)\nprint('slow')")
     failing_id = smemo.task("abccorp", "bad.xml", "raise SystemExit(4)")
     url, settings = serve(smemo.url, run="prefect", concurrency=4)
@@ -72,10 +92,46 @@ def test_requests_are_memo_task_flow_runs(prefect_harness, serve, smemo):
     assert len(smemo.runlog(slow_id)) == 1
 
     runs = memo_task_runs()
-    assert runs[task_id].state.is_completed()
-    assert runs[f"dry-run {task_id}"].state.is_completed()
-    assert runs[failing_id].state.is_failed()
-    assert runs[slow_id].state.is_completed()
+    slow = sorted(r.state.name for r in _all_memo_task_runs() if r.name == "abccorp/slow.txt")
+    assert slow == ["Completed"], slow  # the 409 was answered by the app's own busy check
+    run = runs["abccorp/mytask.xml"]
+    assert run.state.is_completed() and set(run.tags) >= {"memo", "memo-http"}
+    assert run.parameters == {"task_id": task_id, "dry_run": False}
+    assert runs["dry-run abccorp/mytask.xml"].state.is_completed()
+    assert runs["abccorp/bad.xml"].state.is_failed()
+    assert "code 4" in runs["abccorp/bad.xml"].state.message
+    assert missing not in runs  # no row, no run: the 404 is MEMO Manager's answer alone
+    assert any("progress: 7 rows" in m for m in logs_of(run.id))  # the script's stderr, in its run
+    assert any("abccorp/mytask.xml succeeded" in m for m in logs_of(run.id))
+    artifact = artifact_of(run.id)
+    assert artifact["key"] == f"memo-task-{task_id}"
+    assert artifact["row"]["kind"] == "ok" and artifact["row"]["bytes"] == len("<via-prefect/>\n")
+
+
+def test_http_runs_are_attached_to_the_memo_task_deployment(prefect_harness, tmp_path, smemo):
+    """Registered (as ``serve`` and prefect.yaml do), the deployment owns the HTTP app's runs."""
+    from prefect.client.orchestration import get_client
+
+    from flows.recorded import FlowRunRecorder
+    from flows.task import memo_task
+    from memo.runner import Runner
+    from tests.conftest import make_settings
+
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("memo-task")
+        deployment_id = client.create_deployment(flow_id=flow_id, name="memo-task")
+    assert memo_task.name == "memo-task"
+    task_id = smemo.task("unipress", "deployed.txt", "print('attached')")
+    recorder = FlowRunRecorder()
+    try:
+        outcome = recorder.record(Runner(make_settings(tmp_path, smemo.url)), task_id, dry_run=False, lock_wait=0)
+    finally:
+        recorder.close()
+        with get_client(sync_client=True) as client:
+            run = memo_task_runs()["unipress/deployed.txt"]
+            client.delete_deployment(deployment_id)
+    assert outcome.success, outcome.message
+    assert run.deployment_id == deployment_id and run.state.is_completed()
 
 
 @pytest.fixture
@@ -91,37 +147,89 @@ def api_log():
     logger.removeHandler(handler)
 
 
-def _prefect_runs(tmp_path, sqlite_url, fake_run):
+@pytest.fixture
+def recorder(monkeypatch):
+    """A ``FlowRunRecorder`` whose calls to Prefect the test replaces (no server needed)."""
+    from flows.recorded import FlowRunRecorder
+
+    rec = FlowRunRecorder()
+    rec.client = lambda: None
+    yield rec
+    rec.close()
+
+
+def _runner(tmp_path, url):
+    from memo.runner import Runner
     from tests.conftest import make_settings
 
-    runs = PrefectRuns(make_settings(tmp_path, sqlite_url))
-    runs._run = fake_run
-    return runs
+    return Runner(make_settings(tmp_path, url))
 
 
-def test_prefect_failing_before_the_run_falls_back_to_a_direct_run(tmp_path, smemo, api_log):
-    def prefect_down(settings, task_id, dry_run, *, runner, lock_wait):
+def test_prefect_down_before_the_run_the_task_runs_unrecorded_and_prefect_is_let_be(
+        tmp_path, smemo, api_log, recorder):
+    calls = []
+
+    def prefect_down(client, *args):
+        calls.append(args)
         raise RuntimeError("503 Service Unavailable for url '/api/flow_runs/'")
 
-    runs = _prefect_runs(tmp_path, smemo.url, prefect_down)
+    recorder.create = prefect_down
     task_id = smemo.task("abccorp", "mytask.xml", "print('fallback')")
-    outcome = runs(task_id, dry_run=False, lock_wait=0)
+    outcome = recorder.record(_runner(tmp_path, smemo.url), task_id, dry_run=False, lock_wait=0)
     assert outcome.success, outcome.message
     assert (tmp_path / "exports" / "abccorp" / "mytask.xml").read_text() == "fallback\n"
     assert len(smemo.runlog(task_id)) == 1
-    assert any("running it without Prefect" in m for m in api_log)
-    runs.close()
+    assert any("running it without Prefect" in m and "503" in m for m in api_log)
+    again = recorder.record(_runner(tmp_path, smemo.url), task_id, dry_run=False, lock_wait=0)
+    assert again.success and len(calls) == 1  # within BACKOFF: not asked again
+    assert any("without recording it" in m for m in api_log)
 
 
-def test_prefect_failing_after_the_run_returns_its_outcome_without_a_second_run(tmp_path, smemo, api_log):
-    def prefect_fails_at_the_end(settings, task_id, dry_run, *, runner, lock_wait):
-        runner.run_task(task_id, dry_run=dry_run, lock_wait=lock_wait)
+def test_prefect_failing_after_the_run_returns_its_outcome_without_a_second_run(
+        tmp_path, smemo, api_log, recorder):
+    ended = []
+    recorder.create = lambda client, task_id, name, dry_run: "flow-run-1"
+
+    def end_fails(client, flow_run_id, outcome):
+        ended.append((flow_run_id, outcome.message))
         raise RuntimeError("set_state: 503 Service Unavailable")
 
-    runs = _prefect_runs(tmp_path, smemo.url, prefect_fails_at_the_end)
+    recorder.end = end_fails
     task_id = smemo.task("abccorp", "mytask.xml", "print('once')")
-    outcome = runs(task_id, dry_run=False, lock_wait=0)
+    outcome = recorder.record(_runner(tmp_path, smemo.url), task_id, dry_run=False, lock_wait=0)
     assert outcome.success and outcome.message == "OK"
     assert len(smemo.runlog(task_id)) == 1  # ran once
+    assert ended == [("flow-run-1", "OK")]
     assert any("Prefect failed to record it" in m for m in api_log)
-    runs.close()
+
+
+def test_a_slow_prefect_does_not_hold_the_answer_and_the_late_run_still_gets_its_end(
+        tmp_path, smemo, api_log, recorder, monkeypatch):
+    import flows.recorded
+
+    monkeypatch.setattr(flows.recorded, "CALL_WAIT", 0.3)
+    ended = threading.Event()
+    got = []
+
+    def slow_create(client, task_id, name, dry_run):
+        time.sleep(1.5)
+        return f"late-{name}"
+
+    def end(client, flow_run_id, outcome):
+        got.append((flow_run_id, outcome.success))
+        ended.set()
+
+    recorder.create, recorder.end = slow_create, end
+    task_id = smemo.task("abccorp", "quick.txt", "print('quick')")
+    started = time.monotonic()
+    outcome = recorder.record(_runner(tmp_path, smemo.url), task_id, dry_run=False, lock_wait=0)
+    answered = time.monotonic() - started
+    assert outcome.success and answered < 1.4, answered  # did not wait for the creation
+    assert ended.wait(10) and got == [("late-abccorp/quick.txt", True)]
+    assert any("did not create the flow run" in m for m in api_log)
+
+
+def test_a_task_that_does_not_exist_asks_nothing_of_prefect(tmp_path, smemo, recorder):
+    recorder.create = lambda *args: pytest.fail("no flow run for a task that is not there")
+    outcome = recorder.record(_runner(tmp_path, smemo.url), str(uuid.uuid4()), dry_run=False, lock_wait=0)
+    assert outcome.kind == "not_found"

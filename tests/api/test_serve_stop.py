@@ -221,7 +221,7 @@ def test_first_dry_run_is_quick_on_a_fresh_prefect_home_and_sigterm_stops_a_run_
 
     serve.wait_for("serving memo-nightly and memo-task", timeout=120)  # the temporary server is up
     sleeper, answer = _run_in_flight(serve, memo)
-    assert "Beginning flow run" in serve.output  # this run goes through Prefect
+    assert "sleeper.xml: recorded as memo-task flow run" in serve.output  # this run goes through Prefect
     took = serve.sigterm()
     print(f"serve ended {took:.1f} s after SIGTERM")
     _assert_stopped_cleanly(serve, memo, sleeper, answer, took)
@@ -245,7 +245,7 @@ def test_sigterm_ends_serve_when_its_prefect_server_was_killed_first(served, mem
     serve = served(PREFECT_API_URL=url)
     serve.wait_for("serving memo-nightly and memo-task", timeout=60)
     task_id, answer = _run_in_flight(serve, memo)
-    assert "Beginning flow run" in serve.output
+    assert "sleeper.xml: recorded as memo-task flow run" in serve.output
     server.kill()
     server.wait()
     time.sleep(1)  # the served deployments' child and the flow run find it gone

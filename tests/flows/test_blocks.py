@@ -69,7 +69,8 @@ def test_the_docker_host_block_gives_the_engine_and_refuses_what_the_sandbox_doe
     engine = MemoContainerSettings(docker_host=DockerHost(base_url="tcp://10.0.0.9:2376", timeout=7))
     merged = engine.container_settings(env)
     assert (merged.docker_host, merged.docker_timeout, merged.memory) == ("tcp://10.0.0.9:2376", 7.0, "1g")
-    unset = MemoContainerSettings(docker_host=DockerHost()).container_settings(env)  # DockerHost: "from the environment"
+    # DockerHost(): "from the environment"
+    unset = MemoContainerSettings(docker_host=DockerHost()).container_settings(env)
     assert (unset.docker_host, unset.docker_timeout) == ("unix:///env.sock", 30.0)
     own = MemoContainerSettings(container={"docker_host": "unix:///block.sock"}).container_settings(env)
     assert own.docker_host == "unix:///block.sock"

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.mariadb, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 NIGHT = dt.date(2024, 5, 15)
-NAMES = ["memo: export shrank", "memo: night failed", "memo: task failed"]
+NAMES = ["memo: HTTP task failed", "memo: export shrank", "memo: night failed", "memo: task failed"]
 MESSAGE_WAIT = 60.0  # the server's triggers and actions services act on the events
 
 
@@ -121,18 +121,18 @@ def _command(api_url: str, tmp_path: Path, *args: str, **env) -> subprocess.Comp
                           capture_output=True, text=True, timeout=300, check=False)
 
 
-def test_the_command_creates_three_automations_and_updates_them_when_run_again(api, webhook, tmp_path):
+def test_the_command_creates_the_automations_and_updates_them_when_run_again(api, webhook, tmp_path):
     _, block = webhook
     started = time.monotonic()
     first = _command(api, tmp_path, "notifications", "--block", block)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert [line.split()[0] for line in first.stdout.splitlines()] == ["created"] * 3, first.stdout
+    assert [line.split()[0] for line in first.stdout.splitlines()] == ["created"] * len(NAMES), first.stdout
     ids = {a.name: a.id for a in _automations()}
     again = _command(api, tmp_path, "notifications", "--block", block.split("/")[1])  # the name alone
     assert again.returncode == 0, again.stdout + again.stderr
-    assert [line.split()[0] for line in again.stdout.splitlines()] == ["updated"] * 3, again.stdout
+    assert [line.split()[0] for line in again.stdout.splitlines()] == ["updated"] * len(NAMES), again.stdout
     automations = _automations()
-    assert sorted(a.name for a in automations) == NAMES  # 3, not 6
+    assert sorted(a.name for a in automations) == NAMES  # once each, not twice
     assert {a.name: a.id for a in automations} == ids
     block_id = {a.actions[0].block_document_id for a in automations}
     assert len(block_id) == 1 and all(a.enabled for a in automations)
@@ -220,5 +220,27 @@ def test_a_failed_ad_hoc_memo_task_run_reaches_the_webhook(api, webhook, memo, d
     assert not outcome.success and outcome.kind == "guard"
     at, message = receiver.wait_for("zeta/refused.json")
     assert message["subject"] == "MEMO: task zeta/refused.json Failed", message
-    assert f"(flow run {task_id})" in message["body"] and "[guard]" in message["body"], message
+    assert "(flow run zeta/refused.json)" in message["body"] and "[guard]" in message["body"], message
     print(f"\nad-hoc memo-task failure: message {at - _occurred(message):.1f} s after the event")
+
+
+def test_a_failed_run_asked_for_over_http_reaches_the_webhook(api, webhook, memo, database_url, tmp_path):
+    """As the HTTP app runs a task: on the Runner, recorded as a ``memo-task`` flow run."""
+    from flows.recorded import FlowRunRecorder
+    from memo.runner import Runner
+
+    receiver, block = webhook
+    assert _command(api, tmp_path, "notifications", "--block", block).returncode == 0
+    task_id = memo.task("zeta", "http_refused.json", "import os\nprint(os.getcwd())")  # the guard refuses it
+    recorder = FlowRunRecorder()
+    try:
+        outcome = recorder.record(Runner(make_settings(tmp_path, database_url)), task_id, dry_run=False, lock_wait=0)
+    finally:
+        recorder.close()
+    assert not outcome.success and outcome.kind == "guard"
+    at, message = receiver.wait_for("zeta/http_refused.json")
+    assert message["subject"] == "MEMO: task zeta/http_refused.json Failed", message
+    assert "(asked for over HTTP)" in message["body"] and "import os at 1:0" in message["body"], message
+    time.sleep(2)
+    assert [m["subject"] for _, m in receiver.messages].count(message["subject"]) == 1  # heard once
+    print(f"\nHTTP run failure: message {at - _occurred(message):.1f} s after the event")
