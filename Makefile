@@ -59,6 +59,7 @@ demo-podman:
 	    || echo "demo: no container runtime (docker/podman-up.sh failed; its full output: $(PODMAN_LOG)); using the process sandbox"
 
 test: setup podman
+	$(BIN)/ruff check .
 	bash .ci/mariadb-up.sh
 	. var/podman/env && PREFECT_HOME=$(CURDIR)/var/prefect-test $(BIN)/pytest -q -p no:cacheprovider
 
