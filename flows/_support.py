@@ -118,14 +118,25 @@ def failed(message: str, outcome=None):
 
 # -- memo.* logs → the Prefect run logs (the UI) -------------------------------------
 
+class LogRoute:
+    """Where the records of one run go: its flow (and task) run ids, or, until Prefect has
+    created the run, the records kept for it (at most ``PENDING_LIMIT``)."""
+
+    PENDING_LIMIT = 500
+
+    def __init__(self, ids: tuple[object, object | None] | None = None):
+        self.ids = ids
+        self.pending: list[logging.LogRecord] = []
+
+
 class RunLogBridge(logging.Handler):
-    """Sends ``memo.*`` records to the Prefect API, attached to the right task run.
+    """Sends ``memo.*`` records to the Prefect API, attached to the right run.
 
     Records emitted inside a flow or task run go where Prefect's context says. The
     sandboxes log a script's stderr lines from their own reader thread, and the HTTP app's
     runs have no Prefect context at all: those records carry their task id
-    (``memo.sandbox.base.TASK_ID_FIELD``, logging's ``extra``), which maps to the run
-    registered by ``attach``.
+    (``memo.sandbox.base.TASK_ID_FIELD``, logging's ``extra``), which maps to the run's
+    ``LogRoute`` (``attach``; ``route`` for a run Prefect has not created yet).
     """
 
     def __init__(self) -> None:
@@ -134,39 +145,58 @@ class RunLogBridge(logging.Handler):
 
         self._api = APILogHandler()
         self._api.setFormatter(logging.Formatter("%(message)s"))
-        self._runs: dict[str, tuple[object, object | None]] = {}
+        self._routes: dict[str, LogRoute] = {}
         self._lock = threading.Lock()
 
     def attach(self, task_id: str, flow_run_id, task_run_id) -> None:
-        with self._lock:
-            self._runs[task_id] = (flow_run_id, task_run_id)
+        self.route(task_id, LogRoute((flow_run_id, task_run_id)))
 
-    def detach(self, task_id: str) -> None:
+    def route(self, task_id: str, route: LogRoute | None = None) -> LogRoute:
+        """Send the task's records to ``route`` (a new, unresolved one by default) from now on."""
+        route = route or LogRoute()
         with self._lock:
-            self._runs.pop(task_id, None)
+            self._routes[task_id] = route
+        return route
+
+    def resolve(self, route: LogRoute, flow_run_id, task_run_id=None) -> None:
+        """The run exists now: its kept records go to it, and the next ones straight."""
+        with self._lock:
+            route.ids = (flow_run_id, task_run_id)
+            pending, route.pending = route.pending, []
+        for record in pending:
+            self._send(record, route.ids)
+
+    def detach(self, task_id: str, route: LogRoute | None = None) -> None:
+        """No more records to the task's route (to ``route`` only, if given)."""
+        with self._lock:
+            if route is None or self._routes.get(task_id) is route:
+                self._routes.pop(task_id, None)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             from prefect.context import FlowRunContext, TaskRunContext
 
-            if getattr(record, "flow_run_id", None) is None and not (
-                TaskRunContext.get() or FlowRunContext.get()
-            ):
-                ids = self._ids_for(record)
-                if ids is None:
+            if getattr(record, "flow_run_id", None) is not None or TaskRunContext.get() or FlowRunContext.get():
+                self._api.emit(record)
+                return
+            task_id = getattr(record, TASK_ID_FIELD, None)
+            with self._lock:
+                route = self._routes.get(task_id) if task_id is not None else None
+                if route is None:
                     return  # outside any run (e.g. the HTTP app between runs): console only
-                record = logging.makeLogRecord(record.__dict__)
-                record.flow_run_id, record.task_run_id = ids
-            self._api.emit(record)
+                if route.ids is None:
+                    if len(route.pending) < LogRoute.PENDING_LIMIT:
+                        route.pending.append(logging.makeLogRecord(record.__dict__))
+                    return
+                ids = route.ids
+            self._send(record, ids)
         except Exception:  # noqa: BLE001 - never let logging break a run
             self.handleError(record)
 
-    def _ids_for(self, record: logging.LogRecord):
-        task_id = getattr(record, TASK_ID_FIELD, None)
-        if task_id is None:
-            return None
-        with self._lock:
-            return self._runs.get(task_id)
+    def _send(self, record: logging.LogRecord, ids) -> None:
+        record = logging.makeLogRecord(record.__dict__)
+        record.flow_run_id, record.task_run_id = ids
+        self._api.emit(record)
 
 
 _bridge: RunLogBridge | None = None

@@ -2,23 +2,25 @@
 
 MEMO Manager waits for each answer, and Prefect's engine costs a flow run a dozen API
 calls and a bookkeeping thread on a server that shares the cores with the scripts
-(measured in BENCHMARKS.md, "HTTP API under load"). So the run itself is
-``Runner.run_task`` in the caller's thread, and Prefect gets three calls around it:
+(BENCHMARKS.md, "HTTP API under load": p95 5.7–7.5 s). So the run itself is
+``Runner.run_task`` in the caller's thread, and Prefect gets three calls about it, made
+by one recorder thread in order, never waited for by the answer:
 
 1. once the task's row is read, a flow run of the ``memo-task`` deployment (of the flow,
-   if nothing deployed it), named ``<client>/<file>`` (``dry-run <client>/<file>``), in
-   state Running; the script's log lines go to it (``flows._support.RunLogBridge``);
+   if nothing deployed it), named ``<client>/<file>`` (``dry-run <client>/<file>``),
+   tagged ``memo-http``, in state Running; the script's log lines go to it
+   (``flows._support.RunLogBridge``, kept until the run exists);
 2. when the run ends, its table artifact (key ``memo-task-<task id>``, the row the
    engine's runs leave) and
 3. its final state, Completed or Failed with the reason: the UI shows it with the others,
    and the ``memo: HTTP task failed`` automation (``flows.notifications``) hears it.
 
-MEMO Manager's answer matters more than the record. When Prefect cannot create the flow
-run (down, overloaded, slower than ``CALL_WAIT``) the task runs unrecorded, a warning
-says so, and Prefect is not asked again for ``BACKOFF`` seconds; a creation that comes
-late still gets its end recorded. When recording the end fails, the run's own outcome is
-the answer. A task never runs twice. While the process stops, no call to Prefect holds an
-answer longer than ``STOP_WAIT``.
+One writer keeps this process from competing with itself for the server's database (its
+SQLite answers 503 when writers collide). MEMO Manager's answer never waits for Prefect:
+when Prefect fails to create a run, a warning says so and runs go unrecorded for
+``BACKOFF`` seconds; when it falls ``BACKLOG_LIMIT`` records behind, new runs go
+unrecorded until it catches up. The thread is a daemon: a stopping process does not wait
+for a Prefect that has gone (``flush`` waits, with a limit, for those that can).
 """
 
 from __future__ import annotations
@@ -27,53 +29,44 @@ import concurrent.futures
 import contextvars
 import json
 import logging
+import queue
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
-from flows._support import log_bridge
+from flows._support import LogRoute, log_bridge
 from flows.notifications import emit_shrank
 from flows.task import ARTIFACT_DESCRIPTION, artifact_key, final_message
 from flows.units import outcome_row, run_name
 from memo.models import RunOutcome
 from memo.runner import Runner
-from memo.stopping import STOP
 
 log = logging.getLogger("memo.api")
 
 TASK_DEPLOYMENT = "memo-task/memo-task"
-CALL_WAIT = 5.0
-"""Seconds a run waits for one Prefect call before it goes on (or answers) without it."""
-STOP_WAIT = 1.0
-"""The same while the process is stopping (a server that is up answers in milliseconds)."""
 BACKOFF = 10.0
-"""Seconds runs go unrecorded after Prefect failed to answer, so that each is not slowed."""
+"""Seconds runs go unrecorded after Prefect failed to create one, so that the next do not pile up."""
+BACKLOG_LIMIT = 500
+"""Records waiting for Prefect beyond which new runs go unrecorded."""
 DEPLOYMENT_RECHECK = 30.0
 """Seconds between looks for the ``memo-task`` deployment while none is registered."""
 TAGS = ("memo", "memo-http")
 
 
-class _Late(Exception):
-    """A Prefect call outlived the wait; ``future`` still brings its result."""
-
-    def __init__(self, future: concurrent.futures.Future):
-        super().__init__("Prefect did not answer in time")
-        self.future = future
-
-
 class FlowRunRecorder:
     """The Prefect side of the HTTP app's runs, one per process: a client, the deployment's
-    id, and a few threads that make the calls (so that a wait can end before the call)."""
+    id, and the thread that makes the calls."""
 
     def __init__(self) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="memo-record")
+        self._calls: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         self._client = None
         self._deployment: tuple[Any, float] | None = None  # (id or None, when looked up)
         self._down_until = 0.0
 
     def record(self, runner: Runner, task_id: str, *, dry_run: bool, lock_wait: float | None) -> RunOutcome:
-        """Run one task on ``runner`` and record it as a ``memo-task`` flow run.
+        """Run one task on ``runner`` and have it recorded as a ``memo-task`` flow run.
 
         Args:
             runner: the process's runner (its database pool, sandbox, guard policy).
@@ -82,7 +75,7 @@ class FlowRunRecorder:
             lock_wait: seconds to wait for the task's host-wide lock (0: busy at once).
 
         Returns:
-            The run's ``RunOutcome``, whatever became of its record.
+            The run's ``RunOutcome``, whatever becomes of its record.
 
         Raises:
             DatabaseError: as ``Runner.run_task`` (the runlog row could not be written).
@@ -92,40 +85,46 @@ class FlowRunRecorder:
         run.finish(outcome)
         return outcome
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def flush(self, timeout: float) -> bool:
+        """Wait until the records asked for so far are made (or ``timeout`` passes)."""
+        done = self.submit(lambda client: None)
+        try:
+            done.result(timeout=timeout)
+            return True
+        except concurrent.futures.TimeoutError:
+            return False
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Make the records asked for (waiting at most ``timeout``), then close the client."""
+        self.flush(timeout)
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
             client.__exit__(None, None, None)
 
-    # -- calls to Prefect --------------------------------------------------------
+    # -- the recorder thread ------------------------------------------------------
 
-    def available(self) -> bool:
-        return time.monotonic() >= self._down_until
+    def submit(self, fn: Callable, *args) -> concurrent.futures.Future:
+        """``fn(client, *args)`` on the recorder thread, after every call submitted before it,
+        in the caller's context (Prefect's settings, its API URL among them, are context
+        variables)."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._calls.put((contextvars.copy_context(), future, fn, args))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="memo-record", daemon=True)
+                self._thread.start()
+        return future
 
-    def failed(self) -> None:
-        self._down_until = time.monotonic() + BACKOFF
-
-    def call(self, fn, *args):
-        """``fn(client, *args)`` in a recorder thread; its result, or ``_Late`` after the wait."""
-        future = self.later(fn, *args)
-        started = time.monotonic()
+    def _work(self) -> None:
         while True:
+            context, future, fn, args = self._calls.get()
             try:
-                return future.result(timeout=0.1)
-            except concurrent.futures.TimeoutError:
-                waited = time.monotonic() - started
-                if waited >= CALL_WAIT or (STOP.begun and waited >= STOP_WAIT):
-                    raise _Late(future) from None
+                future.set_result(context.run(lambda: fn(self._client_now(), *args)))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                future.set_exception(exc)
 
-    def later(self, fn, *args) -> concurrent.futures.Future:
-        """``fn(client, *args)`` in a recorder thread, in the caller's context (Prefect's
-        settings, its API URL among them, are context variables)."""
-        context = contextvars.copy_context()
-        return self._pool.submit(context.run, lambda: fn(self.client(), *args))
-
-    def client(self):
+    def _client_now(self):
         with self._lock:
             if self._client is None:
                 from prefect.client.orchestration import get_client
@@ -134,6 +133,19 @@ class FlowRunRecorder:
                 client.__enter__()
                 self._client = client
             return self._client
+
+    def accepting(self) -> str | None:
+        """Why a new run goes unrecorded, or None."""
+        if time.monotonic() < self._down_until:
+            return "Prefect failed moments ago"
+        if self._calls.qsize() >= BACKLOG_LIMIT:
+            return f"Prefect is {self._calls.qsize()} records behind"
+        return None
+
+    def failed(self) -> None:
+        self._down_until = time.monotonic() + BACKOFF
+
+    # -- the calls ------------------------------------------------------------------
 
     def create(self, client, task_id: str, name: str, dry_run: bool):
         """The flow run, Running: of the ``memo-task`` deployment if one is registered."""
@@ -175,54 +187,54 @@ class FlowRunRecorder:
 
 
 class _RecordedRun:
-    """One run's record: ``begin`` once its row is read, ``finish`` with its outcome."""
+    """One run's record: ``begin`` once its row is read, ``finish`` with its outcome; the
+    recorder thread makes ``_create`` and then ``_end``, in that order."""
 
     def __init__(self, recorder: FlowRunRecorder, task_id: str, dry_run: bool):
         self.recorder = recorder
         self.task_id = task_id
         self.dry_run = dry_run
+        self.label = task_id
+        self.asked = False
         self.flow_run_id = None
-        self.late: concurrent.futures.Future | None = None
+        self.route: LogRoute | None = None
 
     def begin(self, label: str) -> None:
-        recorder = self.recorder
-        if not recorder.available():
-            log.warning("Prefect failed moments ago: running task %s without recording it", label)
+        self.label = label
+        why_not = self.recorder.accepting()
+        if why_not:
+            log.warning("%s: task %s runs unrecorded", why_not, label)
             return
-        try:
-            self.flow_run_id = recorder.call(recorder.create, self.task_id, run_name(label, self.dry_run),
-                                             self.dry_run)
-        except _Late as late:
-            self.late = late.future
-            recorder.failed()
-            log.warning("Prefect did not create the flow run of task %s in time: running it without waiting",
-                        label)
-            return
-        except Exception as exc:  # noqa: BLE001 - any failure of Prefect: the run goes on without it
-            recorder.failed()
-            log.warning("Prefect could not record task %s (%s: %s): running it without Prefect",
-                        label, type(exc).__name__, exc)
-            return
-        log.info("%s: recorded as memo-task flow run %s", label, self.flow_run_id)
-        log_bridge().attach(self.task_id, self.flow_run_id, None)
+        self.asked = True
+        self.route = log_bridge().route(self.task_id)
+        self.recorder.submit(self._create)
 
     def finish(self, outcome: RunOutcome) -> None:
-        log_bridge().detach(self.task_id)
+        if self.route is not None:
+            log_bridge().detach(self.task_id, self.route)
         if outcome.warning:  # the shrink alarm, as flows.units sends it
             emit_shrank(outcome.task_id, outcome.label, outcome.warning, outcome.bytes_written,
                         outcome.previous_bytes, outcome.change)
-        if self.late is not None:  # created after all: record its end when it comes
-            recorder, context = self.recorder, contextvars.copy_context()
-            self.late.add_done_callback(lambda f: f.exception() is None and context.run(
-                recorder.later, recorder.end, f.result(), outcome))
+        if self.asked:
+            self.recorder.submit(self._end, outcome)
+
+    def _create(self, client) -> None:
+        try:
+            self.flow_run_id = self.recorder.create(client, self.task_id, run_name(self.label, self.dry_run),
+                                                    self.dry_run)
+        except Exception as exc:  # noqa: BLE001 - any failure of Prefect: the run went on without it
+            self.recorder.failed()
+            log.warning("Prefect could not record task %s (%s: %s): it ran without Prefect",
+                        self.label, type(exc).__name__, exc)
             return
+        log.info("%s: recorded as memo-task flow run %s", self.label, self.flow_run_id)
+        log_bridge().resolve(self.route, self.flow_run_id)
+
+    def _end(self, client, outcome: RunOutcome) -> None:
         if self.flow_run_id is None:
             return
         try:
-            self.recorder.call(self.recorder.end, self.flow_run_id, outcome)
-        except _Late:
-            log.warning("task %s ran; Prefect is slow to record its end (it will when it answers)", outcome.label)
-        except Exception as exc:  # noqa: BLE001 - the run's own outcome is the answer
-            self.recorder.failed()
-            log.warning("task %s ran, but Prefect failed to record it (%s: %s)",
+            self.recorder.end(client, self.flow_run_id, outcome)
+        except Exception as exc:  # noqa: BLE001 - the run's own outcome was the answer
+            log.warning("task %s ran, but Prefect failed to record its end (%s: %s)",
                         outcome.label, type(exc).__name__, exc)
