@@ -119,7 +119,8 @@ def settle(api: str, limit: float = 90) -> None:
 
 
 def run_runner(settings) -> float:
-    from memo.runner import Lookahead, Runner, prepare_ahead_threads
+    from memo.lookahead import Lookahead, prepare_ahead_threads
+    from memo.runner import Runner
     from memo.selection import select_due_tasks
 
     started = time.monotonic()

@@ -515,7 +515,7 @@ def run(ctx) -> Section:
         "changes through the API, the run-log bridge. Inside the flow, `run_task` itself is slower than "
         "in the plain loop: Prefect's background threads (API logs, events) and its server share the "
         "machine's cores with it. In the flow the next task prepares while a script runs "
-        "(`memo.runner.Lookahead`, docs/prefect.md): its `run_task` here leaves out the wait for the "
+        "(`memo.lookahead.Lookahead`, docs/prefect.md): its `run_task` here leaves out the wait for the "
         "script slot, and Prefect's work overlaps the scripts, so per-task parts no longer add up to "
         "the night (**overlapped**); the night's own overhead is the first table's."
     )

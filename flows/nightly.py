@@ -41,7 +41,8 @@ from memo import catchup
 from memo.errors import MemoError, OutcomeKind, TaskBusy
 from memo.locks import night_lock
 from memo.models import RunOutcome
-from memo.runner import Lookahead, Runner, now_local, prepare_ahead_threads
+from memo.lookahead import Lookahead, prepare_ahead_threads
+from memo.runner import Runner, now_local
 from memo.selection import select_due_tasks
 from memo.settings import Settings
 from memo.stopping import STOP

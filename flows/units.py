@@ -25,7 +25,8 @@ from flows._support import attached_logs, failed
 from flows.notifications import emit_shrank
 from memo.errors import DatabaseError, OutcomeKind
 from memo.models import RunOutcome, TaskSpec
-from memo.runner import Lookahead, Runner, now_local
+from memo.lookahead import Lookahead
+from memo.runner import Runner, now_local
 
 DEFAULT_RETRIES = 2
 DEFAULT_RETRY_DELAY = 30.0

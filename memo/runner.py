@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from memo.database import MemoDatabase
 from memo.dependencies import LibraryLookup, resolve_dependencies
@@ -227,55 +227,6 @@ class Runner:
         message = refusal_message(reports)
         if message:
             raise GuardRefused(message)
-
-
-def prepare_ahead_threads(concurrency: int) -> int:
-    """Threads a night gives ``run_task`` so that ``concurrency`` script slots stay busy.
-
-    While a task's script runs, one more thread per slot loads, guards and builds the
-    next task and its caller does its bookkeeping (Prefect's task run states, ~5 ms of
-    CPU a task): that work overlaps the scripts instead of adding to the night.
-    ``Lookahead`` keeps the scripts starting in the night's order.
-    """
-    return 2 * concurrency
-
-
-class Lookahead:
-    """Admits a night's tasks one by one, at most ``depth`` of them ahead of the scripts.
-
-    A task is admitted (``admit``, blocking) before it starts preparing and leaves the
-    lookahead when its script starts or its run ends (``started``, once per task, safe
-    to call again). With ``depth`` = ``MEMO_CONCURRENCY`` = 1 the scripts start in the
-    night's order, one task prepares while the previous one's script runs, and the
-    night never waits on a task that cannot start (its run ending also releases it).
-    """
-
-    def __init__(self, depth: int):
-        self._free = threading.BoundedSemaphore(depth)
-        self._admitted: set[str] = set()
-        self._lock = threading.Lock()
-
-    def admit(self, key: str) -> None:
-        self._free.acquire()
-        with self._lock:
-            self._admitted.add(key)
-
-    def submit(self, key: str, submit: Callable[[], Any]) -> Any:
-        """Admit ``key``, then ``submit()`` its run; the returned future's end releases it.
-
-        Any future with ``add_done_callback`` will do (``concurrent.futures``, Prefect's).
-        """
-        self.admit(key)
-        future = submit()
-        future.add_done_callback(lambda _future: self.started(key))
-        return future
-
-    def started(self, key: str) -> None:
-        with self._lock:
-            if key not in self._admitted:
-                return
-            self._admitted.discard(key)
-        self._free.release()
 
 
 def _refuse_when_stopping() -> None:

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from memo.runner import Lookahead
+from memo.lookahead import Lookahead
 
 
 def test_admits_at_most_depth_tasks_ahead_and_releases_each_once():
