@@ -53,7 +53,7 @@ def build_server(settings: Settings, *, via: str | None = None, lock_wait: float
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # keep the CLI's logging set-up
-        access_log=False,  # api.app.AccessLog writes one line per request
+        access_log=False,  # api.access_log.AccessLog writes one line per request
         lifespan="on",
     )
     return Server(config)
