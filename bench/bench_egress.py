@@ -34,18 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import (  # noqa: E402
-    IMAGE,
-    Section,
-    Stat,
-    Table,
-    docker_host,
-    docker_problem,
-    fresh_dir,
-    log,
-    mmm,
-    ratio,
-)
+from bench.common import fresh_dir, log  # noqa: E402
+from bench.results import Section, Table  # noqa: E402
+from bench.runner_settings import IMAGE, docker_host, docker_problem  # noqa: E402
+from bench.stats import Stat, mmm, ratio  # noqa: E402
 
 MB = 1_000_000
 HELLO = "print('hello')\n"

@@ -19,7 +19,7 @@ of distinct records repeats to the size asked for.
   sandbox (and with ``--docker`` the docker sandbox), ``MEMO_VALIDATE_EXPORTS`` on
   (the default) against ``off``.
 
-Every case runs in a fresh child process (``bench.common.run_child``), so its peak
+Every case runs in a fresh child process (``bench.children.run_child``), so its peak
 RSS (``VmHWM``) is its own; the cases alternate round by round and ``os.sync()``
 runs (untimed) before each. Each case also runs at 64 MiB: the peak must not grow
 with the output.
@@ -37,22 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import (  # noqa: E402
-    BenchMemo,
-    Section,
-    Stat,
-    Table,
-    bench_settings,
-    docker_problem,
-    fresh_dir,
-    log,
-    mmm,
-    ratio,
-    run_child,
-    scrub_memo_env,
-    settings_dict,
-    vm_hwm_kb,
-)
+from bench.children import run_child, vm_hwm_kb  # noqa: E402
+from bench.common import fresh_dir, log  # noqa: E402
+from bench.memo_db import BenchMemo  # noqa: E402
+from bench.results import Section, Table  # noqa: E402
+from bench.runner_settings import bench_settings, docker_problem, scrub_memo_env, settings_dict  # noqa: E402
+from bench.stats import Stat, mmm, ratio  # noqa: E402
 
 MB = 1_000_000
 MIB = 1 << 20

@@ -34,7 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import IMAGE, Stat, Table, docker_host, machine, mmm, ms, ratio  # noqa: E402
+from bench.machine import machine  # noqa: E402
+from bench.results import Table  # noqa: E402
+from bench.runner_settings import IMAGE, docker_host  # noqa: E402
+from bench.stats import Stat, mmm, ms, ratio  # noqa: E402
 from guard import default_policy  # noqa: E402
 from guard.runtime import LAUNCHER, READ_ROOTS, launcher_command, runtime_policy  # noqa: E402
 

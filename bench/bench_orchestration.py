@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        from bench.common import prefect_server, server_nice
+        from bench.prefect_server import prefect_server, server_nice
 
         with contextlib.ExitStack() as stack:
             if args.api_url:

@@ -21,23 +21,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.common import (
-    BenchMemo,
-    Goal,
-    Section,
-    Stat,
-    Table,
-    bench_settings,
-    docker_problem,
-    fresh_dir,
-    log,
-    mmm,
-    ratio,
-    run_child,
-    settings_dict,
-    settings_from,
-    vm_hwm_kb,
-)
+from bench.children import run_child, vm_hwm_kb
+from bench.common import fresh_dir, log
+from bench.memo_db import BenchMemo
+from bench.results import Goal, Section, Table
+from bench.runner_settings import bench_settings, docker_problem, settings_dict, settings_from
+from bench.stats import Stat, mmm, ratio
 
 MB = 1_000_000
 GIB = 1 << 30

@@ -26,28 +26,13 @@ import secrets
 import time
 from pathlib import Path
 
-from bench.common import (
-    EMPTY_NIGHT,
-    NIGHT,
-    BenchMemo,
-    Goal,
-    Section,
-    Stat,
-    Table,
-    bench_settings,
-    docker_host,
-    docker_problem,
-    fresh_dir,
-    log,
-    mmm,
-    ms,
-    profile_text,
-    ratio,
-    run_child,
-    secs,
-    settings_dict,
-    settings_from,
-)
+from bench.children import run_child
+from bench.common import fresh_dir, log
+from bench.memo_db import EMPTY_NIGHT, NIGHT, BenchMemo
+from bench.profiles import profile_text
+from bench.results import Goal, Section, Table
+from bench.runner_settings import bench_settings, docker_host, docker_problem, settings_dict, settings_from
+from bench.stats import Stat, mmm, ms, ratio, secs
 
 GOAL_MS = 50.0
 GOAL_CONTAINER_SHARE = 0.10

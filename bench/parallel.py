@@ -10,22 +10,12 @@ alone (``Runner.run_task`` in a pool of c threads).
 
 from __future__ import annotations
 
-from bench.common import (
-    NIGHT,
-    BenchMemo,
-    Section,
-    Stat,
-    Table,
-    bench_settings,
-    fresh_dir,
-    log,
-    mmm,
-    ms,
-    ratio,
-    run_child,
-    secs,
-    settings_dict,
-)
+from bench.children import run_child
+from bench.common import fresh_dir, log
+from bench.memo_db import NIGHT, BenchMemo
+from bench.results import Section, Table
+from bench.runner_settings import bench_settings, settings_dict
+from bench.stats import Stat, mmm, ms, ratio, secs
 
 SLEEP = 0.5
 SCRIPT = f"import time\ntime.sleep({SLEEP})\nprint('<record id=\"1\">ok</record>')\n"

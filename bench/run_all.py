@@ -28,15 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import (  # noqa: E402
-    PREFECT_ENV,
-    Section,
-    fresh_dir,
-    log,
-    machine,
-    prefect_server,
-    scrub_memo_env,
-)
+from bench.common import fresh_dir, log  # noqa: E402
+from bench.machine import machine  # noqa: E402
+from bench.prefect_server import PREFECT_ENV, prefect_server  # noqa: E402
+from bench.results import Section  # noqa: E402
+from bench.runner_settings import scrub_memo_env  # noqa: E402
 
 SECTIONS = {
     "overhead": "bench.overhead",

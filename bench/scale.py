@@ -14,21 +14,11 @@ import sys
 import datetime as dt
 from pathlib import Path
 
-from bench.common import (
-    NIGHT,
-    PY,
-    ROOT,
-    BenchMemo,
-    Section,
-    Table,
-    fresh_dir,
-    log,
-    measure,
-    mmm,
-    ms,
-    profile_text,
-    ratio,
-)
+from bench.common import PY, ROOT, fresh_dir, log
+from bench.memo_db import NIGHT, BenchMemo
+from bench.profiles import profile_text
+from bench.results import Section, Table
+from bench.stats import measure, mmm, ms, ratio
 
 CORPUS = ROOT / "tests" / "guard" / "corpus"
 ROWS = 100_000

@@ -13,20 +13,10 @@ import re
 import subprocess
 from pathlib import Path
 
-from bench.common import (
-    NIGHT,
-    PY,
-    ROOT,
-    TRIVIAL,
-    BenchMemo,
-    Section,
-    Table,
-    fresh_dir,
-    log,
-    measure,
-    mmm,
-    ratio,
-)
+from bench.common import PY, ROOT, fresh_dir, log
+from bench.memo_db import NIGHT, TRIVIAL, BenchMemo
+from bench.results import Section, Table
+from bench.stats import measure, mmm, ratio
 
 
 def _run(cmd: list[str], env: dict, ok=(0,), cwd: Path | None = None) -> None:
