@@ -45,7 +45,8 @@ class DirectRuns:
     def __call__(self, task_id: str, *, dry_run: bool, lock_wait: float | None) -> RunOutcome:
         return self.runner().run_task(task_id, dry_run=dry_run, lock_wait=lock_wait)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Release the database pool (``PrefectRuns``: after the last records, ``timeout`` at most)."""
         if self._base is not None:
             self._base.db.dispose()
 
@@ -77,10 +78,10 @@ class PrefectRuns(DirectRuns):
                 self._recorder = FlowRunRecorder()
             return self._recorder
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
         if self._recorder is not None:
-            self._recorder.close()
-        super().close()
+            self._recorder.close(timeout)
+        super().close(timeout)
 
 
 def default_via(settings: Settings) -> str:

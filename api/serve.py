@@ -27,6 +27,8 @@ PORT_FIRST_WAIT = 30.0
 """Seconds the Prefect side waits for the HTTP port to be up before it starts anyway."""
 STOP_GRACE = 2.0
 """Seconds a run in flight at SIGTERM has to end by itself before its script is stopped."""
+RECORDS_WAIT = 1.5
+"""Seconds ``serve`` gives Prefect, once the HTTP app has stopped, to take the last runs' records."""
 STOP_DEADLINE = 8.0
 """Seconds after SIGTERM by which ``serve`` exits whatever is left: a Prefect call to a server
 that has gone can retry for minutes, and systemd SIGKILLs at its stop timeout."""
@@ -47,7 +49,8 @@ def build_server(settings: Settings, *, via: str | None = None, lock_wait: float
                 on_exit_signal(sig)
             super().handle_exit(sig, frame)
 
-    app = create_app(settings, make_run(settings, via, api_ready=api_ready), lock_wait=lock_wait)
+    run = make_run(settings, via, api_ready=api_ready)
+    app = create_app(settings, run, lock_wait=lock_wait)
     config = uvicorn.Config(
         app,
         host=settings.http_host,
@@ -56,7 +59,9 @@ def build_server(settings: Settings, *, via: str | None = None, lock_wait: float
         access_log=False,  # api.access_log.AccessLog writes one line per request
         lifespan="on",
     )
-    return Server(config)
+    server = Server(config)
+    server.memo_runs = run  # closed by serve() at the end: the HTTP runs' last records
+    return server
 
 
 def serve(settings: Settings, *, via: str | None = None, api_only: bool = False) -> int:
@@ -90,6 +95,7 @@ def serve(settings: Settings, *, via: str | None = None, api_only: bool = False)
         except SystemExit as exc:  # uvicorn exits (3) when it cannot start, e.g. the port is taken
             return int(exc.code or 1)
         finally:
+            server.memo_runs.close(timeout=RECORDS_WAIT)
             if prefect_side is not None:
                 prefect_side.stop()
     return stopping.exit_code if server.started else 1
