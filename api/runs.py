@@ -45,8 +45,9 @@ class DirectRuns:
     def __call__(self, task_id: str, *, dry_run: bool, lock_wait: float | None) -> RunOutcome:
         return self.runner().run_task(task_id, dry_run=dry_run, lock_wait=lock_wait)
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Release the database pool (``PrefectRuns``: after the last records, ``timeout`` at most)."""
+    def close(self, timeout: float = 1.5) -> None:
+        """Release the database pool (``PrefectRuns``: after the last records, ``timeout`` at most;
+        the app's lifespan calls it once the runs in flight have ended)."""
         if self._base is not None:
             self._base.db.dispose()
 
@@ -78,7 +79,7 @@ class PrefectRuns(DirectRuns):
                 self._recorder = FlowRunRecorder()
             return self._recorder
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 1.5) -> None:
         if self._recorder is not None:
             self._recorder.close(timeout)
         super().close(timeout)

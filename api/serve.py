@@ -27,8 +27,6 @@ PORT_FIRST_WAIT = 30.0
 """Seconds the Prefect side waits for the HTTP port to be up before it starts anyway."""
 STOP_GRACE = 2.0
 """Seconds a run in flight at SIGTERM has to end by itself before its script is stopped."""
-RECORDS_WAIT = 1.5
-"""Seconds ``serve`` gives Prefect, once the HTTP app has stopped, to take the last runs' records."""
 STOP_DEADLINE = 8.0
 """Seconds after SIGTERM by which ``serve`` exits whatever is left: a Prefect call to a server
 that has gone can retry for minutes, and systemd SIGKILLs at its stop timeout."""
@@ -49,8 +47,7 @@ def build_server(settings: Settings, *, via: str | None = None, lock_wait: float
                 on_exit_signal(sig)
             super().handle_exit(sig, frame)
 
-    run = make_run(settings, via, api_ready=api_ready)
-    app = create_app(settings, run, lock_wait=lock_wait)
+    app = create_app(settings, make_run(settings, via, api_ready=api_ready), lock_wait=lock_wait)
     config = uvicorn.Config(
         app,
         host=settings.http_host,
@@ -59,9 +56,7 @@ def build_server(settings: Settings, *, via: str | None = None, lock_wait: float
         access_log=False,  # api.access_log.AccessLog writes one line per request
         lifespan="on",
     )
-    server = Server(config)
-    server.memo_runs = run  # closed by serve() at the end: the HTTP runs' last records
-    return server
+    return Server(config)
 
 
 def serve(settings: Settings, *, via: str | None = None, api_only: bool = False) -> int:
@@ -95,7 +90,6 @@ def serve(settings: Settings, *, via: str | None = None, api_only: bool = False)
         except SystemExit as exc:  # uvicorn exits (3) when it cannot start, e.g. the port is taken
             return int(exc.code or 1)
         finally:
-            server.memo_runs.close(timeout=RECORDS_WAIT)
             if prefect_side is not None:
                 prefect_side.stop()
     return stopping.exit_code if server.started else 1
@@ -166,7 +160,9 @@ class _Stopping:
                     "was still doing", STOP_DEADLINE, self.reason, ", ".join(busy) or "main")
         if self.prefect_side is not None:
             self.prefect_side.abandon()
-        logging.shutdown()
+        for handler in logging.getLogger().handlers + logging.getLogger("memo").handlers:
+            if isinstance(handler, logging.StreamHandler):  # not Prefect's API handler: it waits 5 s
+                handler.flush()
         os._exit(self.exit_code)
 
 

@@ -32,6 +32,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from typing import Any, Callable
 
 from flows._support import LogRoute, log_bridge
@@ -39,7 +40,8 @@ from flows.notifications import emit_shrank
 from flows.task import ARTIFACT_DESCRIPTION, artifact_key, final_message
 from flows.units import outcome_row, run_name
 from memo.models import RunOutcome
-from memo.runner import Runner
+from memo.errors import DatabaseError
+from memo.runner import Runner, now_local
 
 log = logging.getLogger("memo.api")
 
@@ -81,7 +83,12 @@ class FlowRunRecorder:
             DatabaseError: as ``Runner.run_task`` (the runlog row could not be written).
         """
         run = _RecordedRun(self, task_id, dry_run)
-        outcome = runner.run_task(task_id, dry_run=dry_run, lock_wait=lock_wait, on_loaded=run.begin)
+        try:
+            outcome = runner.run_task(task_id, dry_run=dry_run, lock_wait=lock_wait, on_loaded=run.begin)
+        except DatabaseError as exc:  # the run ended, its runlog row not written: its record ends too
+            run.finish(RunOutcome(task_id, False, exc.message, now_local(runner.settings), kind=exc.kind,
+                                  dry_run=dry_run, label=run.label))
+            raise
         run.finish(outcome)
         return outcome
 
@@ -93,14 +100,14 @@ class FlowRunRecorder:
             return True
         except concurrent.futures.TimeoutError:
             return False
+        except Exception:  # noqa: BLE001 - a failed record was logged by the recorder thread
+            return True
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Make the records asked for (waiting at most ``timeout``), then close the client."""
+    def close(self, timeout: float = 1.5) -> None:
+        """Make the records asked for (waiting at most ``timeout``), then end the recorder
+        thread, which closes the client (a record still being made keeps it until then)."""
         self.flush(timeout)
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.__exit__(None, None, None)
+        self._calls.put((None, concurrent.futures.Future(), None, ()))
 
     # -- the recorder thread ------------------------------------------------------
 
@@ -119,20 +126,41 @@ class FlowRunRecorder:
     def _work(self) -> None:
         while True:
             context, future, fn, args = self._calls.get()
+            if fn is None:  # close()
+                if self._client is not None:
+                    self._client.__exit__(None, None, None)
+                    self._client = None
+                future.set_result(None)
+                with self._lock:
+                    self._thread = None
+                    if not self._calls.empty():  # asked for while closing: a new thread takes them
+                        self._thread = threading.Thread(target=self._work, name="memo-record", daemon=True)
+                        self._thread.start()
+                return
             try:
-                future.set_result(context.run(lambda: fn(self._client_now(), *args)))
+                client = context.run(self._client_now)
+            except Exception as exc:  # noqa: BLE001 - no client, no record: say so, back off
+                self.failed()
+                log.warning("Prefect's client could not be made (%s: %s): runs go unrecorded for %g s",
+                            type(exc).__name__, exc, BACKOFF)
+                future.set_exception(exc)
+                continue
+            try:
+                future.set_result(context.run(fn, client, *args))
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                log.warning("recording in Prefect failed: %s: %s", type(exc).__name__, exc)
                 future.set_exception(exc)
 
     def _client_now(self):
-        with self._lock:
-            if self._client is None:
-                from prefect.client.orchestration import get_client
+        """The client, made on the recorder thread (only it calls this: no lock held while
+        Prefect may start a temporary server)."""
+        if self._client is None:
+            from prefect.client.orchestration import get_client
 
-                client = get_client(sync_client=True)
-                client.__enter__()
-                self._client = client
-            return self._client
+            client = get_client(sync_client=True)
+            client.__enter__()
+            self._client = client
+        return self._client
 
     def accepting(self) -> str | None:
         """Why a new run goes unrecorded, or None."""
@@ -154,8 +182,14 @@ class FlowRunRecorder:
         parameters = {"task_id": task_id, "dry_run": dry_run}
         deployment_id = self._deployment_id(client)
         if deployment_id is not None:
-            return client.create_flow_run_from_deployment(
-                deployment_id, parameters=parameters, name=name, state=Running(), tags=TAGS).id
+            from prefect.exceptions import ObjectNotFound
+
+            try:  # the key: a create the client retries after the server made it makes no second run
+                return client.create_flow_run_from_deployment(
+                    deployment_id, parameters=parameters, name=name, state=Running(), tags=TAGS,
+                    idempotency_key=str(uuid.uuid4())).id
+            except ObjectNotFound:  # the deployment was deleted (and may come back): look again next time
+                self._deployment = None
         from flows.task import memo_task
 
         return client.create_flow_run(memo_task, name=name, parameters=parameters, state=Running(), tags=TAGS).id

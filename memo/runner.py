@@ -111,7 +111,8 @@ class Runner:
                 ``None`` waits as long as it takes.
             spec: the task's row, if the caller has read it already (``load_task``): not read again.
             on_loaded: called with the task's label (``<username>/<file_name>``) once its row
-                is read, before anything runs (the flows name their Prefect run with it).
+                is read and the task's lock is held, before anything runs (the HTTP app's record
+                begins there: a busy task asks nothing of Prefect).
             on_script_start: called once the task holds a script slot, just before its script
                 starts (a night lets the next task prepare).
 
@@ -131,9 +132,9 @@ class Runner:
             if spec is None or spec.task.id != task_id:
                 spec = self.db.load_task(task_id)
             label = spec.task.label
-            if on_loaded is not None:
-                on_loaded(label)
             with task_lock(self.settings.work_dir, task_id, wait=lock_wait):
+                if on_loaded is not None:
+                    on_loaded(label)
                 export = self._run(spec, dry_run=dry_run, on_script_start=on_script_start)
             outcome = RunOutcome(
                 task_id, True, "OK", started, time.monotonic() - clock, export.size,

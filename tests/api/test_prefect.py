@@ -239,3 +239,34 @@ def test_a_task_that_does_not_exist_asks_nothing_of_prefect(tmp_path, smemo, rec
     recorder.create = lambda *args: pytest.fail("no flow run for a task that is not there")
     outcome = recorder.record(_runner(tmp_path, smemo.url), str(uuid.uuid4()), dry_run=False, lock_wait=0)
     assert outcome.kind == "not_found"
+
+
+def test_a_run_whose_runlog_row_cannot_be_written_still_ends_its_record(tmp_path, smemo, recorder, monkeypatch):
+    """The run ended, the database refused its runlog row: the flow run ends Failed, not Running."""
+    from memo.errors import DatabaseUnavailable
+
+    created, ended = [], []
+    recorder.create = lambda client, task_id, name, dry_run: created.append(name) or "flow-run-db"
+    recorder.end = lambda client, flow_run_id, outcome: ended.append((flow_run_id, outcome.success, outcome.kind))
+    runner = _runner(tmp_path, smemo.url)
+
+    def refused(outcome):
+        raise DatabaseUnavailable("MEMO database unreachable: runlog")
+
+    monkeypatch.setattr(runner.db, "write_runlog", refused)
+    task_id = smemo.task("abccorp", "nolog.txt", "print('x')")
+    with pytest.raises(DatabaseUnavailable):
+        recorder.record(runner, task_id, dry_run=False, lock_wait=0)
+    assert recorder.flush(10)
+    assert created == ["abccorp/nolog.txt"] and ended == [("flow-run-db", False, "database")]
+
+
+def test_a_busy_task_asks_nothing_of_prefect(tmp_path, smemo, recorder):
+    """The task's lock held elsewhere on the host: 409, and no flow run for it."""
+    from memo.locks import task_lock
+
+    recorder.create = lambda *args: pytest.fail("no flow run for a busy task")
+    task_id = smemo.task("abccorp", "held.txt", "print('x')")
+    with task_lock(tmp_path / "work", task_id, wait=0):
+        outcome = recorder.record(_runner(tmp_path, smemo.url), task_id, dry_run=False, lock_wait=0)
+    assert outcome.kind == "busy" and recorder.flush(10)
