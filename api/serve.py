@@ -60,7 +60,20 @@ def build_server(settings: Settings, *, via: str | None = None, lock_wait: float
 
 
 def serve(settings: Settings, *, via: str | None = None, api_only: bool = False) -> int:
-    """Run the API (and, unless ``api_only``, this host's Prefect side) until stopped; exit code."""
+    """Run the API (and, unless ``api_only``, this host's Prefect side) until stopped; exit code.
+
+    Args:
+        settings: the process's settings (the HTTP host, port and token, the runner's).
+        via: how ``/runtask`` runs a task: ``prefect`` or ``direct``; ``None``: ``MEMO_HTTP_VIA``.
+        api_only: serve the HTTP API alone: no catch-up, no deployments, no Prefect side.
+
+    Returns:
+        The process's exit code: 0 after a clean stop; 1 when the Prefect side did not start or
+        the server never started; uvicorn's own when it could not start (a port taken).
+
+    Raises:
+        ValueError: an unknown ``via`` (``api.runs.make_run``).
+    """
     from memo.runner import Runner
 
     runner = Runner(settings)

@@ -214,7 +214,15 @@ def run_nightly(settings: Settings, on: dt.date | None = None, **parameters):
 
 
 def run_nightly_now(settings: Settings, on: dt.date | None = None) -> int:
-    """``memo-taskrunner nightly``: exit code 0 iff every task of the night succeeded."""
+    """``memo-taskrunner nightly``: exit code 0 iff every task of the night succeeded.
+
+    Args:
+        settings: the settings the night runs with.
+        on: the night's date; ``None``: today, in the configured zone.
+
+    Returns:
+        0 when the ``memo-nightly`` flow run ended Completed, else 1.
+    """
     httpx_log = logging.getLogger("httpx")
     if httpx_log.level == logging.NOTSET:  # one INFO line per API request otherwise
         httpx_log.setLevel(logging.WARNING)

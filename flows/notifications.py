@@ -145,7 +145,19 @@ def notification_block(client, block: str):
 
 
 def install_notifications(block: str) -> list[tuple[str, str]]:
-    """Create or update the automations (by name) to send to ``block``; (name, "created"/"updated")."""
+    """Create or update the automations (by name) to send to ``block``; (name, "created"/"updated").
+
+    Args:
+        block: the Prefect notification block: ``<block-type-slug>/<name>``, or a name only one
+            block has.
+
+    Returns:
+        One ``(automation name, "created" or "updated")`` per notice, in ``NOTICES``' order.
+
+    Raises:
+        ConfigError: no such block, several blocks of that name, or one that cannot notify.
+        MemoError: the Prefect API refused a request or cannot be reached.
+    """
     import httpx
     from prefect.client.orchestration import get_client
     from prefect.exceptions import PrefectHTTPStatusError

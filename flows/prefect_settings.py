@@ -22,6 +22,10 @@ def configured_api() -> tuple[str | None, str | None]:
     """The Prefect API URL and auth string the flows would use (environment, profile, prefect.toml).
 
     Importing Prefect costs seconds on a busy host: skipped when nothing names an API URL.
+
+    Returns:
+        ``(url, auth string)``, each ``None`` when unset; ``(None, None)`` when nothing names an
+        API (the commands would start a temporary server).
     """
     if not os.environ.get("PREFECT_API_URL") and not _prefect_files_name_an_api():
         return None, None
@@ -72,7 +76,15 @@ def temporary_server_auth(environ: MutableMapping[str, str]) -> bool:
 def keep_prefect_state_in(home: Path, environ: MutableMapping[str, str] = os.environ) -> bool:
     """The demo's Prefect state (its temporary server's database) in its own folder, not the
     user's ``~/.prefect``: ``PREFECT_HOME`` becomes ``home`` unless the operator named a home or
-    an API (environment, profile or prefect.toml), which then wins. True when it was set."""
+    an API (environment, profile or prefect.toml), which then wins. True when it was set.
+
+    Args:
+        home: the demo's folder for Prefect's state.
+        environ: the environment to read and change (the process's by default).
+
+    Returns:
+        True when ``PREFECT_HOME`` was set to ``home``, False when the operator's wins.
+    """
     if environ.get("PREFECT_HOME") or environ.get("PREFECT_API_URL") or _prefect_files_name_an_api():
         return False
     environ["PREFECT_HOME"] = str(home)
@@ -104,7 +116,12 @@ PREFECT_DEFAULTS = {
 def prefect_environment(*, temporary_server_auth: bool = True) -> None:
     """Defaults for the commands that start Prefect; an operator's own values win. A temporary
     in-process server gets an auth string (``flows.prefect_settings``); ``serve`` gives it in
-    its Prefect side's thread instead (importing Prefect here would delay its HTTP port)."""
+    its Prefect side's thread instead (importing Prefect here would delay its HTTP port).
+
+    Args:
+        temporary_server_auth: give a temporary server its auth string now (imports Prefect);
+            False leaves that to the caller (``serve``).
+    """
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     if not temporary_server_auth:

@@ -105,7 +105,12 @@ class FlowRunRecorder:
 
     def close(self, timeout: float = 1.5) -> None:
         """Make the records asked for (waiting at most ``timeout``), then end the recorder
-        thread, which closes the client (a record still being made keeps it until then)."""
+        thread, which closes the client (a record still being made keeps it until then).
+
+        Args:
+            timeout: seconds to wait for the records asked for so far; those not made by then
+                are made before the thread ends, if the process lives that long.
+        """
         self.flush(timeout)
         self._calls.put((None, concurrent.futures.Future(), None, ()))
 

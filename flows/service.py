@@ -124,6 +124,9 @@ class PrefectSide:
 
     ``api_ready`` is set once the in-process flows may call the Prefect API (before that,
     a call would start a second temporary server). ``stop`` may come at any point of ``start``.
+
+    Args:
+        settings: the process's settings (``MEMO_PREFECT_SERVE``, the catch-up policy, the schedule).
     """
 
     def __init__(self, settings: Settings):
@@ -135,6 +138,10 @@ class PrefectSide:
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        """Start it: the temporary server if no API is named, the catch-up of a missed night,
+        then the served deployments' child (``python -m flows.service``) unless workers serve
+        them or ``MEMO_PREFECT_SERVE`` says no. Returns once the child is started; a ``stop``
+        meanwhile ends it early."""
         from flows.prefect_settings import give_the_temporary_server_auth
 
         give_the_temporary_server_auth()  # before anything starts a server or calls the API
@@ -163,7 +170,11 @@ class PrefectSide:
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """End the served deployments' child: two SIGTERMs (Prefect's runner shuts down on the
-        second), then SIGKILL, all within ``timeout`` seconds."""
+        second), then SIGKILL, all within ``timeout`` seconds.
+
+        Args:
+            timeout: seconds for the two SIGTERMs together (half each) before SIGKILL.
+        """
         with self._lock:
             self._stopped = True
             proc = self.process

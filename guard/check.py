@@ -212,6 +212,17 @@ def check_source(source: str, name: str = "<script>", policy: Policy | None = No
     A text that Python cannot parse is refused with ``syntax_error`` set to
     ``"line:col: message"``.  Anything unexpected inside the guard refuses
     the script too (rule ``internal-error``): the guard fails closed.
+
+    Args:
+        source: the script's text.
+        name: the script's name in the report and in the refusal message (``abccorp:mytask_xml``).
+        policy: the allow-list; ``None``: ``default_policy()``.
+
+    Returns:
+        The script's report: ``ok``, or its findings (sorted by position) or syntax error.
+
+    Raises:
+        KeyboardInterrupt: let through, as SystemExit and GeneratorExit are; nothing else is.
     """
     try:
         with _gc_paused():

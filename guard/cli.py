@@ -71,7 +71,18 @@ def _policy(option: str | None) -> Policy:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the guard on files; return the exit status (see the module doc)."""
+    """Run the guard on files; return the exit status (see the module doc).
+
+    Args:
+        argv: the command's arguments (``PATH... [--json] [--policy FILE]``); ``None``: ``sys.argv[1:]``.
+
+    Returns:
+        0 every file clean, 1 illegal instructions found, 2 a file unreadable, not UTF-8 or not
+        Python, or the policy file invalid (the worst wins).
+
+    Raises:
+        SystemExit: from argparse, for ``--help`` or arguments it cannot parse.
+    """
     args = _parser().parse_args(argv)
     try:
         policy = _policy(args.policy)

@@ -601,7 +601,11 @@ _DEFAULT = Policy()
 
 
 def default_policy() -> Policy:
-    """MEMO's allow-list: what report scripts use, reviewed; everything else refused."""
+    """MEMO's allow-list: what report scripts use, reviewed; everything else refused.
+
+    Returns:
+        The one shared default ``Policy`` (immutable: ``extended`` makes copies).
+    """
     return _DEFAULT
 
 
@@ -818,8 +822,15 @@ def load_policy(path: str | Path) -> Policy:
     whole, configuring the task's own packages.  The encoding-cookie,
     unknown-syntax and template rules are not data at all.
 
-    Raises ``ValueError`` with a clear message if the file cannot be read, is
-    not JSON, has an unknown key, a value of the wrong shape or an invalid name.
+    Args:
+        path: the JSON file (``MEMO_GUARD_POLICY``).
+
+    Returns:
+        The default policy with the file's extension applied.
+
+    Raises:
+        ValueError: with a clear message, if the file cannot be read, is not JSON, has an
+            unknown key, a value of the wrong shape or an invalid name.
     """
     p = Path(path)
     try:

@@ -20,7 +20,16 @@ _LOCK = threading.Lock()
 def parse_ast(source: str, filename: str = "<unknown>") -> ast.Module:
     """``compile(source, filename, "exec", PyCF_ONLY_AST)`` under the process-wide lock.
 
-    Raises what ``compile`` raises (SyntaxError, ValueError for NUL bytes, RecursionError, ...).
+    Args:
+        source: the Python text to parse.
+        filename: the name syntax errors and the tree's code objects carry.
+
+    Returns:
+        The module's ``ast`` tree.
+
+    Raises:
+        SyntaxError: ``source`` is not Python (and whatever else ``compile`` raises: ValueError
+            for NUL bytes, RecursionError, ...), let through.
     """
     with _LOCK:
         return compile(source, filename, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)

@@ -56,6 +56,11 @@ class GuardReport:
         return not self.findings and self.syntax_error is None
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data (``memo-taskrunner guard --json``, the policy review).
+
+        Returns:
+            ``{"name", "ok", "findings": [Finding.to_dict(), ...], "syntax_error"}``.
+        """
         return {
             "name": self.name,
             "ok": self.ok,
@@ -78,6 +83,12 @@ def refusal_message(reports: Iterable[GuardReport]) -> str | None:
 
     When both occur the two parts are joined with ``"; "``, illegal
     instructions first.
+
+    Args:
+        reports: the run's reports, its MAIN script's and its sniplets', in the message's order.
+
+    Returns:
+        The message, or ``None`` when every report is ok.
     """
     illegal: list[str] = []
     syntax: list[str] = []

@@ -67,6 +67,7 @@ def runtime_policy(policy: Policy) -> dict | None:
     Args:
         policy: the static guard's policy (``Policy.enforce`` false: tests of the
             container alone, which then runs ``python3 main.py`` plainly).
+
     Returns:
         ``{"modules": [...], "read": [...], "extensions": [...]}``: the modules the
         script's own files may import, the folders beyond the tree and the Python
@@ -86,6 +87,21 @@ def launcher_command(python: str, launcher: str, policy: Mapping, tree: str, ent
     path); ``-B``: no bytecode written. ``nonce``: the run's secret, which the
     launcher's refusal lines carry (``parse_refusal`` checks it: a script could print
     such a line, but not guess the nonce).
+
+    Args:
+        python: the interpreter that runs the launcher (the image's ``python3``, or the process sandbox's).
+        launcher: the launcher's path where the command runs (``LAUNCHER``, or its mount).
+        policy: what the launcher enforces (``runtime_policy``'s result).
+        tree: the script tree's folder where the command runs.
+        entry: the script to run, relative to ``tree`` (``main.py``).
+        stdout_file: where the launcher sends the script's stdout; ``None``: its own stdout.
+        nonce: the run's secret for the refusal lines; "" sends none.
+
+    Returns:
+        The argument list, ``python`` first.
+
+    Raises:
+        ValueError: an item of ``policy`` holds a separator (``encode_policy``).
     """
     command = [python, "-I", "-B", launcher, "--policy", encode_policy(policy), "--tree", tree]
     if nonce:
@@ -137,6 +153,14 @@ def parse_refusal(exit_code: int | None, stderr: str, nonce: str = "") -> Runtim
     A run that failed of something else, or handled the error (mysql.connector's
     ``lsb_release`` probe at every connect), was not refused. A line without the
     run's ``nonce`` is not the launcher's: a script cannot forge a refusal.
+
+    Args:
+        exit_code: the script's exit status (``None``: it has none, e.g. killed).
+        stderr: the tail of the run's stderr.
+        nonce: the run's secret, as given to ``launcher_command``.
+
+    Returns:
+        The refused event (its file, line and what), or ``None`` when the run was not refused.
     """
     lines = stderr.rstrip().splitlines()
     if exit_code == EXIT_REFUSED:
@@ -158,7 +182,16 @@ def parse_refusal(exit_code: int | None, stderr: str, nonce: str = "") -> Runtim
 
 
 def parse_unavailable(exit_code: int | None, stderr: str) -> str | None:
-    """Why the launcher could not set itself up (the image, not the script), or ``None``."""
+    """Why the launcher could not set itself up (the image, not the script), or ``None``.
+
+    Args:
+        exit_code: the script's exit status (``None``: it has none).
+        stderr: the tail of the run's stderr.
+
+    Returns:
+        The launcher's reason (its ``memo-guard: unavailable`` line, after the tab), or ``None``
+        when the exit status is not ``EXIT_UNAVAILABLE`` or no such line is there.
+    """
     if exit_code != EXIT_UNAVAILABLE:
         return None
     for line in reversed(stderr.rstrip().splitlines()):
@@ -168,7 +201,14 @@ def parse_unavailable(exit_code: int | None, stderr: str) -> str | None:
 
 
 def runtime_refusal_message(refusals: Iterable[tuple[str, RuntimeRefusal]]) -> str:
-    """MEMO's message: ``Illegal instructions found at run time: {name=[what at line]}``."""
+    """MEMO's message: ``Illegal instructions found at run time: {name=[what at line]}``.
+
+    Args:
+        refusals: ``(script name, refusal)`` pairs; a name's refusals are listed together, in order.
+
+    Returns:
+        The message, one ``name=[...]`` per script.
+    """
     by_name: dict[str, list[str]] = {}
     for name, refusal in refusals:
         by_name.setdefault(name, []).append(refusal.summary())

@@ -148,6 +148,21 @@ def decide_scheduled_run(
     """Whether a run the scheduler made for ``night`` should run now.
 
     ``scheduled_at`` and ``now`` are aware datetimes; ``now`` in the configured zone.
+
+    Args:
+        night: the night (local date) the run was scheduled for.
+        scheduled_at: when the scheduler meant it to start.
+        now: the time now, in the configured zone.
+        cron: the schedule (``Settings.schedule_cron``).
+        last_done: the last night recorded as run (``read_last_night``); ``None``: none yet.
+        policy: ``MEMO_CATCH_UP``: ``"once"`` runs the most recent missed night, ``"skip"`` none.
+        late_after: how long after ``scheduled_at`` a start counts as late (a missed night).
+
+    Returns:
+        Whether to run, the night, and the reason to log.
+
+    Raises:
+        ValueError: ``cron`` is not a 5-field cron (the settings validate it first).
     """
     if last_done is not None and last_done >= night:
         return Decision(False, night, f"night {night} already ran (last recorded night {last_done})")
@@ -175,6 +190,20 @@ def missed_night(
     Nothing is caught up when no night was ever recorded (a fresh install has
     missed nothing), nor within ``late_after`` of the fire time (the scheduled
     run itself is about to start or running).
+
+    Args:
+        now: the time now, in the configured zone.
+        cron: the schedule (``Settings.schedule_cron``).
+        last_done: the last night recorded as run (``read_last_night``); ``None``: none yet.
+        policy: ``MEMO_CATCH_UP``: ``"once"`` runs the missed night, ``"skip"`` only says so.
+        late_after: how long after its fire time a night counts as missed.
+
+    Returns:
+        ``None`` when nothing was missed; else the missed night with ``run`` false under
+        ``"skip"``, and the reason to log.
+
+    Raises:
+        ValueError: ``cron`` is not a 5-field cron (the settings validate it first).
     """
     latest = last_scheduled_night(cron, now)
     if latest is None or last_done is None:
@@ -195,6 +224,14 @@ def state_path(work_dir: os.PathLike | str) -> Path:
 
 
 def read_last_night(work_dir: os.PathLike | str) -> dt.date | None:
+    """The last night recorded as run; a missing or unreadable record counts as none.
+
+    Args:
+        work_dir: the runner's work dir (``MEMO_WORK_DIR``), which holds ``state/nightly.json``.
+
+    Returns:
+        The night's date, or ``None``.
+    """
     try:
         data = json.loads(state_path(work_dir).read_text(encoding="utf-8"))
         return dt.date.fromisoformat(data["night"])
@@ -204,7 +241,19 @@ def read_last_night(work_dir: os.PathLike | str) -> dt.date | None:
 
 def record_night(work_dir: os.PathLike | str, night: dt.date, *, how: str = "ran",
                  now: dt.datetime | None = None) -> None:
-    """Record ``night`` as done (never moves the record backwards: a backfill keeps it)."""
+    """Record ``night`` as done (never moves the record backwards: a backfill keeps it).
+
+    Written to a temporary file and renamed over the record: a crash leaves the old one whole.
+
+    Args:
+        work_dir: the runner's work dir (``MEMO_WORK_DIR``).
+        night: the night that ran.
+        how: how it ran, kept in the record for operators (``"ran"``).
+        now: the moment to record; ``None``: now (UTC).
+
+    Raises:
+        OSError: the record cannot be written (let through).
+    """
     previous = read_last_night(work_dir)
     if previous is not None and previous >= night:
         return
@@ -217,4 +266,12 @@ def record_night(work_dir: os.PathLike | str, night: dt.date, *, how: str = "ran
 
 
 def zone_now(zone: ZoneInfo) -> dt.datetime:
+    """The time now in ``zone``, as the catch-up decisions compare it.
+
+    Args:
+        zone: the configured zone (``Settings.zone``).
+
+    Returns:
+        An aware datetime.
+    """
     return dt.datetime.now(zone)

@@ -60,6 +60,14 @@ class MemoDatabase:
     """A connection pool to ``oapen_memo`` and the few statements the runner needs."""
 
     def __init__(self, url: str, *, retries: int = 3, backoff: float = 1.0, echo: bool = False):
+        """Make the pool; nothing connects until the first statement.
+
+        Args:
+            url: the SQLAlchemy URL (``MEMO_DATABASE_URL``): ``mysql+pymysql://...`` or ``sqlite:///...``.
+            retries: attempts per statement while the database cannot be reached.
+            backoff: seconds before the second attempt, doubled after each.
+            echo: log every statement (SQLAlchemy's ``echo``).
+        """
         self.url = url
         self.retries = retries
         self.backoff = backoff
@@ -73,6 +81,7 @@ class MemoDatabase:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
 
     def dispose(self) -> None:
+        """Close the pool's connections (at the end of a night, a request, a command)."""
         self.engine.dispose()
 
     # -- retries ---------------------------------------------------------------
@@ -148,7 +157,19 @@ class MemoDatabase:
         )
 
     def candidate_tasks(self, on: dt.date) -> list[Task]:
-        """Active tasks started on or before ``on``: selection then applies the frequency rules."""
+        """Active tasks started on or before ``on``: selection then applies the frequency rules.
+
+        Args:
+            on: the night's date.
+
+        Returns:
+            The tasks, by client (``username``) then file name.
+
+        Raises:
+            DatabaseUnavailable: the database cannot be reached, after the retries.
+            DatabaseRefused: it refuses the login or the statement, or lacks MEMO's tables
+                (``MemoTablesMissing``); not retried.
+        """
         stmt = (
             sa.select(*self._task_columns)
             .join(schema.homedir, schema.homedir.c.id == schema.task.c.id_homedir)
@@ -158,7 +179,22 @@ class MemoDatabase:
         return self._with_retry("read the tasks", lambda c: [self._task(r) for r in c.execute(stmt)])
 
     def load_task(self, task_id: str) -> TaskSpec:
-        """A task with its MAIN script and own query, or ``TaskNotFound``."""
+        """A task with its MAIN script and own query, or ``TaskNotFound``.
+
+        Args:
+            task_id: the ``task.id`` to read.
+
+        Returns:
+            The task's row with its MAIN script and that script's own query (each ``None``
+            when the row names none, or names one that does not exist).
+
+        Raises:
+            TaskNotFound: no task has this id.
+            TaskInvalid: the script's or the query's body is not valid UTF-8.
+            DatabaseUnavailable: the database cannot be reached, after the retries.
+            DatabaseRefused: it refuses the login or the statement, or lacks MEMO's tables
+                (``MemoTablesMissing``); not retried.
+        """
 
         def read(conn: sa.Connection) -> TaskSpec:
             row = conn.execute(
@@ -197,6 +233,11 @@ class MemoDatabase:
         )
 
     def library(self) -> "DatabaseLibrary":
+        """The library's sniplets and queries, each read on first use and kept (``Runner.library``).
+
+        Returns:
+            A new lookup, with its own cache.
+        """
         return DatabaseLibrary(self)
 
     def stored_scripts(self) -> list[tuple[Script, str | None]]:
@@ -218,7 +259,16 @@ class MemoDatabase:
     # -- writes ----------------------------------------------------------------
 
     def write_runlog(self, outcome: RunOutcome) -> None:
-        """One ``runlog`` row for a non-dry run; retried, then ``DatabaseUnavailable``."""
+        """One ``runlog`` row for a non-dry run; retried, then ``DatabaseUnavailable``.
+
+        Args:
+            outcome: the run's outcome: its task, start time, success and message (a message
+                beyond ``RUNLOG_MESSAGE_LIMIT`` characters is cut, never refused).
+
+        Raises:
+            DatabaseUnavailable: the database cannot be reached, after the retries.
+            DatabaseRefused: it refuses the login or the insert (a missing privilege); not retried.
+        """
         message = outcome.message
         if len(message) > RUNLOG_MESSAGE_LIMIT:
             message = message[: RUNLOG_MESSAGE_LIMIT - 20] + " …[cut]"

@@ -207,7 +207,16 @@ def control_plane_checks(settings: Settings, prefect_api: tuple[str | None, str 
 
 
 def run_doctor(settings: Settings, prefect_api: tuple[str | None, str | None] = (None, None)) -> int:
-    """Print a line per check (ok / FAIL / WARN / skip); exit status 1 when anything FAILs."""
+    """Print a line per check (ok / FAIL / WARN / skip); exit status 1 when anything FAILs.
+
+    Args:
+        settings: the settings in force, whose database, sandbox, folders and APIs are checked.
+        prefect_api: the API URL and auth string Prefect's settings name
+            (``flows.prefect_settings.configured_api``; the core reads no Prefect settings).
+
+    Returns:
+        The command's exit status: 1 when any check FAILs, else 0 (warnings do not count).
+    """
     control, warnings = control_plane_checks(settings, prefect_api)
     checks = run_checks(settings) + control
     named = {check.name for check in checks}

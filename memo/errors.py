@@ -58,7 +58,11 @@ class OutcomeKind(str, Enum):
 
 
 class MemoError(Exception):
-    """Base of every error the runner reports to a MEMO user; ``kind`` says which."""
+    """Base of every error the runner reports to a MEMO user; ``kind`` says which.
+
+    Args:
+        message: what the MEMO user reads (the runlog row, the HTTP answer, the CLI's line).
+    """
 
     kind: OutcomeKind = OutcomeKind.ERROR
 

@@ -44,6 +44,14 @@ class ExportVersion:
         return digest.hexdigest()
 
     def as_json(self) -> dict:
+        """The version as ``memo-taskrunner history --json`` prints it; reads the file for its digest.
+
+        Returns:
+            ``{"version", "date" (ISO, seconds), "bytes", "sha256", "current"}``.
+
+        Raises:
+            OSError: the file cannot be read (gone since it was listed, permissions); let through.
+        """
         return {"version": self.version, "date": self.date.isoformat(timespec="seconds"),
                 "bytes": self.bytes, "sha256": self.sha256(), "current": self.current}
 

@@ -108,6 +108,8 @@ class ExportFile:
     locked while open so a later start can remove those left by a crash.
 
     Args:
+        exports_dir: the exports folder (``MEMO_EXPORTS_DIR``), under which the partial file is made.
+        target: the client's export the partial file replaces on ``commit()``.
         rules: the checks before the rename, and the history to keep.
         compared_with: the export an empty output must not replace (default ``target``;
             a dry run names the live export, so it says what the real run would do).

@@ -56,5 +56,17 @@ def task_lock(work_dir: Path, task_id: str, *, wait: float | None = None):
 
 
 def night_lock(work_dir: Path, *, wait: float | None = 0):
-    """Held by the process running a night; a second runner on the host is refused."""
+    """Held by the process running a night; a second runner on the host is refused.
+
+    Args:
+        work_dir: the runner's work dir (``MEMO_WORK_DIR``), which holds ``locks/``.
+        wait: seconds to wait for the lock (0: refused at once; ``None``: as long as it takes).
+
+    Returns:
+        A context manager that holds the lock while its block runs.
+
+    Raises:
+        TaskBusy: another process holds the lock after ``wait`` (on entering the block).
+        InfrastructureError: the lock file cannot be created (on entering the block).
+    """
     return file_lock(Path(work_dir) / LOCK_DIR / "nightly.lock", wait=wait, what="a nightly run on this host")

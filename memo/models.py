@@ -39,6 +39,15 @@ class Task:
 
 
 def main_script_name(username: str, file_name: str) -> str:
+    """A task's MAIN script name as MEMO Manager sets it: ``abccorp:mytask_xml``.
+
+    Args:
+        username: the task's client (``task.username``).
+        file_name: the task's export file name; its first ``.`` becomes ``_``.
+
+    Returns:
+        ``<username>:<file_name>``, lower-cased.
+    """
     return f"{username}:{file_name.replace('.', '_', 1)}".lower()
 
 
@@ -121,7 +130,11 @@ class RunOutcome:
         return self.kind.retryable
 
     def task_result(self) -> dict:
-        """MEMO Manager's TaskResult JSON, field for field as the Java runner sent it."""
+        """MEMO Manager's TaskResult JSON, field for field as the Java runner sent it.
+
+        Returns:
+            ``{"idTask", "message", "dateTime", "output": None, "success"}``.
+        """
         return {
             "idTask": self.task_id,
             "message": self.message,

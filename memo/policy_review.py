@@ -75,7 +75,19 @@ def print_reviews(reviews: list[ScriptReview], out: TextIO) -> None:
 
 
 def run_review(settings: Settings, *, as_json: bool = False, out: TextIO | None = None) -> int:
-    """The ``guard --database`` command: exit 0 all pass, 1 any refused, 2 unreadable database."""
+    """The ``guard --database`` command: exit 0 all pass, 1 any refused, 2 unreadable database.
+
+    An invalid policy file or a database that cannot be read is said on stderr (exit 2), not raised.
+
+    Args:
+        settings: the settings in force: the database to read, the guard policy to apply.
+        as_json: print one JSON object per stored script instead of the refused ones' lines.
+        out: where the review goes; ``None``: stdout.
+
+    Returns:
+        The command's exit status: 0 every stored script passes, 1 any is refused, 2 the policy
+        or the database could not be read.
+    """
     out = out or sys.stdout
     from guard import default_policy, load_policy
 

@@ -20,6 +20,13 @@ from memo.settings import Settings
 def task_history(settings: Settings, task_id: str) -> list[ExportVersion]:
     """The task's current export and its kept versions, newest first.
 
+    Args:
+        settings: the settings in force (the database, the exports folder).
+        task_id: the ``task.id`` whose export it is.
+
+    Returns:
+        The versions, the current export first when there is one (``[]`` when none).
+
     Raises:
         TaskNotFound, TaskInvalid: no such task, or a name that cannot be an export.
         DatabaseError: the task could not be read.
@@ -31,6 +38,11 @@ def task_history(settings: Settings, task_id: str) -> list[ExportVersion]:
 def roll_back(settings: Settings, task_id: str, version: str | None = None) -> RunOutcome:
     """Put a kept version back as the task's export (the newest when ``version`` is None), keep
     the one it replaces, and write a runlog row saying so.
+
+    Args:
+        settings: the settings in force (the database, the exports and work folders).
+        task_id: the ``task.id`` whose export is put back.
+        version: the kept version to put back (``ExportVersion.version``); ``None``: the newest.
 
     Returns:
         The outcome written to the runlog: success, "Rolled back to the export of <date>".

@@ -90,7 +90,11 @@ class Runner:
         return self._library
 
     def remove_orphans(self) -> dict[str, int]:
-        """Clean what crashed runs left: script trees, partial exports, containers."""
+        """Clean what crashed runs left: script trees, partial exports, containers.
+
+        Returns:
+            How many of each were removed: ``{"trees", "partial_exports", "containers"}``.
+        """
         from memo.exports import remove_orphan_partials
 
         return {
@@ -282,7 +286,14 @@ class SavedExport:
 
 
 def now_local(settings: Settings) -> dt.datetime:
-    """Local wall time in the configured zone, naive, as MEMO's runlog and TaskResult show it."""
+    """Local wall time in the configured zone, naive, as MEMO's runlog and TaskResult show it.
+
+    Args:
+        settings: the settings in force; their ``zone`` is the configured one.
+
+    Returns:
+        The time now, without ``tzinfo``.
+    """
     return dt.datetime.now(settings.zone).replace(tzinfo=None)
 
 

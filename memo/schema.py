@@ -103,7 +103,11 @@ RUNNER_TABLES = tuple(metadata.tables)
 
 
 def create_schema(engine: Engine) -> None:
-    """Create MEMO's tables (demo and tests only). On MySQL, with MEMO's utf8mb4_bin collation."""
+    """Create MEMO's tables (demo and tests only). On MySQL, with MEMO's utf8mb4_bin collation.
+
+    Args:
+        engine: the SQLAlchemy engine of the database to create them in (existing tables are kept).
+    """
     if engine.dialect.name in ("mysql", "mariadb"):
         for table in metadata.sorted_tables:
             table.kwargs.update(mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin")

@@ -36,7 +36,11 @@ HEADER = """\
 
 
 def new_auth_string() -> str:
-    """``memo:<random>``, as Prefect's basic auth takes it (the password has no ``:``)."""
+    """``memo:<random>``, as Prefect's basic auth takes it (the password has no ``:``).
+
+    Returns:
+        A new ``user:password`` string, the password 32 random bytes, URL-safe base64.
+    """
     return f"{AUTH_USER}:{secrets.token_urlsafe(32)}"
 
 
@@ -71,6 +75,15 @@ class SecretsFile:
     tightened: bool = False
 
     def lines(self) -> list[str]:
+        """What ``setup-secrets`` prints: the file, its mode and owner, the names written and kept,
+        and what to do next.
+
+        Returns:
+            The lines, without newlines.
+
+        Raises:
+            OSError: the file cannot be stat'ed (let through).
+        """
         info = self.path.stat()
         owner = "root" if info.st_uid == 0 else f"uid {info.st_uid}, not root"
         lines = [f"secrets file: {self.path} (mode {stat.S_IMODE(info.st_mode):04o}, owner {owner})"]
@@ -88,7 +101,18 @@ class SecretsFile:
 
 
 def ensure_secrets_file(directory: os.PathLike | str = DEFAULT_DIR) -> SecretsFile:
-    """Create ``<directory>/secrets.env`` (0600) or add the names it lacks; keep every value."""
+    """Create ``<directory>/secrets.env`` (0600) or add the names it lacks; keep every value.
+
+    Args:
+        directory: the folder of the secrets file (created if missing).
+
+    Returns:
+        What was done: the file, the names written and kept, whether its mode or owner was tightened.
+
+    Raises:
+        OSError: the folder or the file cannot be created, read or written (let through).
+        RuntimeError: another process kept creating the file meanwhile.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / FILE_NAME

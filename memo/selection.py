@@ -52,7 +52,15 @@ def frequency_problem(task: Task) -> str | None:
 
 
 def select_due_tasks(tasks: Iterable[Task], on: dt.date) -> Selection:
-    """Split the tasks into those due on ``on`` and the active ones too malformed to judge."""
+    """Split the tasks into those due on ``on`` and the active ones too malformed to judge.
+
+    Args:
+        tasks: the candidate rows (``MemoDatabase.candidate_tasks``); inactive ones are left out.
+        on: the night's date.
+
+    Returns:
+        The due tasks in the given order, and the malformed ones each with its problem.
+    """
     selection = Selection(on=on)
     for task in tasks:
         if not task.is_active:

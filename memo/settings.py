@@ -69,7 +69,16 @@ class _SpringFileSource(PydanticBaseSettingsSource):
 
 class SourcedSettings(BaseSettings):
     """Settings that remember where each value came from: ``explicit`` (an argument),
-    ``environment``, ``spring file`` or ``default``."""
+    ``environment``, ``spring file`` or ``default``.
+
+    Args:
+        **values: fields given explicitly, over the environment (and, for ``Settings``, the
+            Spring file being read); each one's source is ``explicit``.
+
+    Raises:
+        pydantic.ValidationError: a value, given or read, is invalid (``load_settings`` turns it
+            into a ``ConfigError`` naming the variable).
+    """
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -264,6 +273,11 @@ class Settings(SourcedSettings):
         return ZoneInfo(self.timezone)
 
     def today(self) -> dt.date:
+        """Today's date in the configured zone: the night a run without ``--date`` is for.
+
+        Returns:
+            The local date now, in ``zone``.
+        """
         return dt.datetime.now(self.zone).date()
 
 
@@ -300,7 +314,14 @@ def _first_line(path: str) -> str:
 
 
 def timezone_source(settings: "Settings") -> str:
-    """Why ``settings.timezone`` is what it is, for ``config``."""
+    """Why ``settings.timezone`` is what it is, for ``config``.
+
+    Args:
+        settings: the settings in force.
+
+    Returns:
+        ``MEMO_TIMEZONE``, ``the host's (<where it was found>)`` or ``set explicitly``.
+    """
     source = settings.source_of("timezone")
     if source == "environment":
         return "MEMO_TIMEZONE"
@@ -387,6 +408,17 @@ def load_settings(config_file: str | os.PathLike | None = None) -> Settings:
     """Build the settings from the environment over an optional Spring properties file.
 
     Any invalid value raises ``ConfigError`` naming the setting and its variable.
+
+    Args:
+        config_file: the old runner's ``application.properties``; ``None``: ``MEMO_CONFIG``'s,
+            if set. The environment wins over it.
+
+    Returns:
+        The settings, each value remembering its source.
+
+    Raises:
+        ConfigError: the file cannot be read or its ``spring.datasource.url`` is not one the
+            runner reads, or a setting is invalid.
     """
     named_by = "--config" if config_file else "MEMO_CONFIG"
     config_file = config_file or os.environ.get("MEMO_CONFIG")
@@ -418,6 +450,18 @@ def load_settings(config_file: str | os.PathLike | None = None) -> Settings:
 
 
 def describe_validation_error(exc: ValidationError, prefix: str = "MEMO_") -> str:
+    """A settings model's validation error as the operator fixes it: each invalid value by its
+    variable (and Spring key), with what was given; an ``environment`` dict by its keys only,
+    its values may be secrets.
+
+    Args:
+        exc: pydantic's error, from building ``Settings`` or ``ContainerSettings``.
+        prefix: the model's variable prefix (``MEMO_``, or ``MEMO_CONTAINER_``); an error inside
+            ``Settings.container`` is named ``MEMO_CONTAINER_*`` either way.
+
+    Returns:
+        ``invalid setting <VARIABLE>: <why> (got <value>)``, several joined by ``"; "``.
+    """
     problems = []
     for error in exc.errors():
         loc = [str(p) for p in error["loc"]]
@@ -461,7 +505,15 @@ def shown_value(model: BaseSettings, name: str) -> object:
 
 
 def shown_settings(settings: Settings) -> dict[str, object]:
-    """Every setting in force as JSON values, secrets hidden, with ``sources``: where each came from."""
+    """Every setting in force as JSON values, secrets hidden, with ``sources``: where each came from.
+
+    Args:
+        settings: the settings in force.
+
+    Returns:
+        ``settings.model_dump(mode="json")`` with secret fields hidden, plus ``"sources"``:
+        ``{field or "container.<field>": source}``.
+    """
     data = settings.model_dump(mode="json")
     sources = {}
     for prefix, model, values in (("", settings, data), ("container.", settings.container, data["container"])):
@@ -476,7 +528,15 @@ def shown_settings(settings: Settings) -> dict[str, object]:
 
 
 def settings_table(settings: Settings) -> list[tuple[str, str, str, str, str]]:
-    """Rows of (variable, value in force, source, default, meaning), secrets hidden."""
+    """Rows of (variable, value in force, source, default, meaning), secrets hidden.
+
+    Args:
+        settings: the settings in force.
+
+    Returns:
+        One row of five strings per setting, ``MEMO_*`` then ``MEMO_CONTAINER_*``: the value
+        and the default as ``config --table`` prints them.
+    """
     spring = {v: k for k, v in SPRING_KEYS.items()}
     spring["database_url"] = "spring.datasource.url/.username/.password"
     rows = []
@@ -497,7 +557,14 @@ def settings_table(settings: Settings) -> list[tuple[str, str, str, str, str]]:
 
 def settings_notes(settings: Settings) -> list[str]:
     """What ``config --table`` says below the table: the Spring file read, and why a Prefect
-    Block is never a source here."""
+    Block is never a source here.
+
+    Args:
+        settings: the settings in force.
+
+    Returns:
+        The lines, without newlines.
+    """
     spring = settings._spring_file or "none (--config FILE or MEMO_CONFIG names one)"
     return [
         f"Spring file: {spring}",

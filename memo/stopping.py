@@ -34,13 +34,24 @@ class StopRequest:
         return self.reason is not None
 
     def begin(self, reason: str) -> None:
-        """No run starts from now on; ``reason`` says why (e.g. ``the task runner is stopping (SIGTERM)``)."""
+        """No run starts from now on; ``reason`` says why (e.g. ``the task runner is stopping (SIGTERM)``).
+
+        Args:
+            reason: why, for the runs refused from now on; a stop already begun keeps its first reason.
+        """
         with self._lock:
             if self.reason is None:
                 self.reason = reason
 
     def abandon(self) -> int:
-        """Kill every script still running; how many there were."""
+        """Kill every script still running; how many there were.
+
+        Begins the stop too, if nothing had (``reason``: ``the task runner is stopping``). A kill
+        that fails is logged; the others still run.
+
+        Returns:
+            The number of scripts that were running.
+        """
         with self._lock:
             if self.reason is None:
                 self.reason = "the task runner is stopping"

@@ -77,8 +77,17 @@ class Sandbox(Protocol):
     def run(self, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
         """Run the job; write its stdout to ``stdout``.
 
-        Raises ``SandboxUnavailable`` when the script could not be started at all,
-        and ``ExportWriteError`` (after stopping the script) when ``stdout`` fails.
+        Args:
+            job: the script run: its tree, timeout, name, run-time policy and nonce.
+            stdout: where the script's stdout goes, byte for byte (the export's temporary file).
+
+        Returns:
+            How the script ended: its exit status (``None`` when it has none), whether it timed
+            out, its stderr's tail, its duration and the bytes it wrote.
+
+        Raises:
+            SandboxUnavailable: the script could not be started at all.
+            ExportWriteError: writing to ``stdout`` failed (after stopping the script).
         """
         ...
 
@@ -91,7 +100,11 @@ class Sandbox(Protocol):
         ...
 
     def remove_orphans(self) -> int:
-        """Remove what crashed runs left behind; returns how many were removed."""
+        """Remove what crashed runs left behind; returns how many were removed.
+
+        Returns:
+            The number removed (containers; 0 for a sandbox that leaves nothing behind).
+        """
         ...
 
 

@@ -52,7 +52,14 @@ class DockerHost:
 
 def docker_host(setting: str | None = None) -> DockerHost:
     """Which Docker API endpoint: the setting (``MEMO_CONTAINER_DOCKER_HOST``), else
-    ``DOCKER_HOST``, else the default socket."""
+    ``DOCKER_HOST``, else the default socket.
+
+    Args:
+        setting: ``MEMO_CONTAINER_DOCKER_HOST``'s value; ``None`` or "": unset.
+
+    Returns:
+        The endpoint's URL and what named it.
+    """
     if setting:
         return DockerHost(setting, SETTING)
     if os.environ.get("DOCKER_HOST"):
