@@ -28,7 +28,9 @@ from prefect.futures import wait
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows._support import failed, fast_flows, log_bridge, resolve_settings, using_settings
+from flows.failures import failed
+from flows.run_logs import log_bridge
+from flows.run_settings import fast_flows, resolve_settings, using_settings
 from flows.units import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DELAY,

@@ -9,7 +9,7 @@ by one recorder thread in order, never waited for by the answer:
 1. once the task's row is read, a flow run of the ``memo-task`` deployment (of the flow,
    if nothing deployed it), named ``<client>/<file>`` (``dry-run <client>/<file>``),
    tagged ``memo-http``, in state Running; the script's log lines go to it
-   (``flows._support.RunLogBridge``, kept until the run exists);
+   (``flows.run_logs.RunLogBridge``, kept until the run exists);
 2. when the run ends, its table artifact (key ``memo-task-<task id>``, the row the
    engine's runs leave) and
 3. its final state, Completed or Failed with the reason: the UI shows it with the others,
@@ -35,7 +35,7 @@ import time
 import uuid
 from typing import Any, Callable
 
-from flows._support import LogRoute, log_bridge
+from flows.run_logs import LogRoute, log_bridge
 from flows.notifications import emit_shrank
 from flows.task import ARTIFACT_DESCRIPTION, artifact_key, final_message
 from flows.units import outcome_row, run_name

@@ -25,7 +25,9 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from prefect.states import Completed
 
-from flows._support import failed, fast_flows, log_bridge, resolve_settings, using_settings
+from flows.failures import failed
+from flows.run_logs import log_bridge
+from flows.run_settings import fast_flows, resolve_settings, using_settings
 from flows.units import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DELAY,
@@ -134,7 +136,7 @@ def run_memo_task(settings: Settings, task_id: str, dry_run: bool = False, *,
         state = memo_task(task_id=task_id, dry_run=dry_run, retries=retries, lock_wait=lock_wait,
                           return_state=True)
     result = state.result(raise_on_failure=False)
-    result = getattr(result, "outcome", result)  # a Failed state's data: flows._support.ReturnedFailure
+    result = getattr(result, "outcome", result)  # a Failed state's data: flows.failures.ReturnedFailure
     if isinstance(result, RunOutcome):
         return result
     return RunOutcome(

@@ -21,7 +21,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows._support import attached_logs, failed
+from flows.failures import failed
+from flows.run_logs import attached_logs
 from flows.notifications import emit_shrank
 from memo.errors import DatabaseError, OutcomeKind
 from memo.models import RunOutcome, TaskSpec
@@ -134,7 +135,7 @@ def unit_outcome(task_id: str, label: str, state, started: dt.datetime) -> RunOu
             result = state.result(raise_on_failure=False)
         except Exception:  # noqa: BLE001 - a state without a readable result is a crash report below
             result = None
-    result = getattr(result, "outcome", result)  # InfrastructureFault, flows._support.ReturnedFailure
+    result = getattr(result, "outcome", result)  # InfrastructureFault, flows.failures.ReturnedFailure
     if isinstance(result, RunOutcome):
         return result
     return outcome_from_state(task_id, label, state, started)

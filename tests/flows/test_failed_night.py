@@ -5,7 +5,7 @@ serve`` serves it (``python -m flows.service``) and in-process (``memo-taskrunne
 Prefect's engine turns a flow's *returned* ``Failed`` state into a ``FailedRun`` exception
 once the state is recorded, and logs it as "Engine execution exited with unexpected
 exception" with a traceback: a failed night is no crash, so the flows keep that out of the
-run's logs and the process output (``flows._support.failed``).
+run's logs and the process output (``flows.failures.failed``).
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def test_only_the_report_of_a_returned_failed_state_is_dropped():
 
     from prefect.exceptions import FailedRun
 
-    from flows._support import failed
+    from flows.failures import failed
 
     state = failed("night 2024-05-15: 0 of 1 task(s) succeeded, 1 failed: a/b.xml: boom")
     assert state.is_failed() and state.message.endswith("a/b.xml: boom")

@@ -184,7 +184,7 @@ def test_run_date_defaults_to_the_scheduled_date_in_the_zone(memo, tmp_path, dat
     from prefect.flow_engine import run_flow
     from prefect.states import Scheduled
 
-    from flows._support import fast_flows, using_settings
+    from flows.run_settings import fast_flows, using_settings
     from flows.nightly import memo_nightly
 
     monthly = memo.task("abccorp", "monthly.xml", "print('m')", frequency="M", start_date=dt.date(2024, 1, 10))
@@ -284,7 +284,7 @@ def test_run_memo_task_in_process_returns_the_outcome(memo, tmp_path, database_u
 
 
 def test_the_dispatcher_reads_a_memo_task_outcome_back_from_its_artifact(memo, tmp_path, database_url):
-    from flows._support import fast_flows, using_settings
+    from flows.run_settings import fast_flows, using_settings
     from flows.task import memo_task, outcome_from_artifact
 
     good = memo.task("abccorp", "good.xml", "print('12345')")

@@ -1,122 +1,18 @@
-"""What the flows share: settings, fast Prefect settings, quiet Failed states, memo.* logs in the run logs.
+"""``memo.*`` log records → the Prefect run they belong to (the UI's logs of a run).
 
-Kept thin on purpose: every decision about MEMO tasks lives in ``memo/``.
+Records carry their task id in a log field (``memo.sandbox.base.TASK_ID_FIELD``): the
+sandboxes' reader threads and the HTTP app's recorded runs have no Prefect context, and a
+recorded run's records may come before Prefect has created its flow run (``LogRoute``).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import contextvars
 import logging
 import threading
 from typing import Iterator
 
 from memo.sandbox.base import TASK_ID_FIELD
-from memo.settings import Settings, load_settings
-
-_SETTINGS: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("memo_settings", default=None)
-
-
-@contextlib.contextmanager
-def using_settings(settings: Settings) -> Iterator[None]:
-    """Run flows in this context with these settings (in-process callers: CLI, HTTP app, tests).
-
-    Settings never travel as flow parameters: they hold the database password.
-    """
-    token = _SETTINGS.set(settings)
-    try:
-        yield
-    finally:
-        _SETTINGS.reset(token)
-
-
-def resolve_settings(database_block: str | None = None, container_block: str | None = None) -> Settings:
-    """The settings of this run: the caller's, else the environment; then the named blocks over them."""
-    settings = _SETTINGS.get() or load_settings()
-    if database_block or container_block:
-        from blocks import apply_blocks
-
-        settings = apply_blocks(settings, database_block=database_block, container_block=container_block)
-    return settings
-
-
-@contextlib.contextmanager
-def fast_flows() -> Iterator[None]:
-    """Prefect settings for flows run in-process: no heartbeat thread (saves ~1 s per flow).
-
-    Without ``PREFECT_API_URL`` Prefect starts a temporary server first (7–16 s idle,
-    far more on a loaded host): its start-up timeout is raised from 20 s to
-    ``PREFECT_DEFAULTS``' value unless the environment sets one.
-    """
-    import os
-
-    from flows.prefect_settings import PREFECT_DEFAULTS
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-        temporary_settings,
-    )
-
-    updates: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" not in os.environ:
-        updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = int(
-            PREFECT_DEFAULTS["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
-    with temporary_settings(updates=updates):
-        yield
-
-
-# -- a Failed state the flow returns is no crash -------------------------------------
-
-_RETURNED_FAILURES: collections.deque[str] = collections.deque(maxlen=64)
-_quiet_lock = threading.Lock()
-_quiet_installed = False
-
-
-class ReturnedFailure(Exception):
-    """The data of a ``Failed`` state a flow or unit returns: Prefect wants an exception there
-    (a worker's engine raises it), and it carries the run's ``outcome`` back to the caller."""
-
-    def __init__(self, message: str, outcome=None):
-        super().__init__(message)
-        self.outcome = outcome
-
-
-class _ReturnedFailureFilter(logging.Filter):
-    """Drops Prefect's crash report of a run that ended on a ``Failed`` state its flow returned.
-
-    Run by a worker or a served deployment, Prefect's engine turns that state, once
-    recorded, into a ``FailedRun`` (message: the state's) and logs it as "Engine execution
-    exited with unexpected exception" with a ~30-line traceback, in the run's logs and the
-    process output. The flow has already logged why it failed. Only a ``FailedRun`` whose
-    message is one the flows returned is dropped: any other exception is still reported.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from prefect.exceptions import FailedRun
-
-        exc = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(exc, ReturnedFailure)
-                    or (isinstance(exc, FailedRun) and str(exc) in _RETURNED_FAILURES))
-
-
-def failed(message: str, outcome=None):
-    """``Failed(message=...)`` for a flow or unit to return, without a crash report after it;
-    ``outcome`` (a ``RunOutcome``) rides along as the state's result (``ReturnedFailure``)."""
-    global _quiet_installed
-    from prefect.states import Failed
-
-    with _quiet_lock:
-        _RETURNED_FAILURES.append(message)
-        if not _quiet_installed:
-            quiet = _ReturnedFailureFilter()
-            for name in ("prefect.flow_runs", "prefect.engine"):  # the engine's two reports
-                logging.getLogger(name).addFilter(quiet)
-            _quiet_installed = True
-    return Failed(message=message, data=None if outcome is None else ReturnedFailure(message, outcome))
-
-
-# -- memo.* logs → the Prefect run logs (the UI) -------------------------------------
 
 class LogRoute:
     """Where the records of one run go: its flow (and task) run ids, or, until Prefect has
