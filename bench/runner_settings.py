@@ -12,23 +12,13 @@ data (``bench.memo_db``) they point at.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-from bench.common import ROOT
+from cli.demo.run import docker_host  # DOCKER_HOST, else the socket docker/podman-up.sh wrote
 
 IMAGE = os.environ.get("MEMO_BENCH_DOCKER_IMAGE", "localhost/memo-python:latest")
 
 
-def docker_host() -> str | None:
-    if os.environ.get("DOCKER_HOST"):
-        return os.environ["DOCKER_HOST"]
-    env = ROOT / "var" / "podman" / "env"
-    if env.exists():
-        match = re.search(r"DOCKER_HOST=(\S+)", env.read_text())
-        if match:
-            return match.group(1).strip("'\"")
-    return None
 
 
 def docker_problem() -> str | None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import secrets
 from pathlib import Path
 
 import pytest
+
+from cli.demo.run import docker_host  # DOCKER_HOST, else the socket docker/podman-up.sh wrote
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("MEMO_TEST_DOCKER_IMAGE", "localhost/memo-python:latest")
@@ -21,15 +22,6 @@ LABEL = "org.oapen.memo.managed-by=memo-taskrunner"
 _names = itertools.count()
 
 
-def docker_host() -> str | None:
-    if os.environ.get("DOCKER_HOST"):
-        return os.environ["DOCKER_HOST"]
-    env = ROOT / "var" / "podman" / "env"
-    if env.exists():
-        match = re.search(r"DOCKER_HOST=(\S+)", env.read_text())
-        if match:
-            return match.group(1).strip("'\"")
-    return None
 
 
 def _why_unusable(host: str | None) -> str | None:
