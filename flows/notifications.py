@@ -23,23 +23,34 @@ them again updates them by name: never a second copy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memo.errors import ConfigError, MemoError
+
+if TYPE_CHECKING:
+    from memo.models import RunOutcome
 
 SHRANK_EVENT = "memo.export.shrank"
 FAILED_STATES = ("Failed", "Crashed", "TimedOut")
 
 
-def emit_shrank(task_id: str, label: str, warning: str, bytes_written: int, previous_bytes: int | None,
-                change: str | None) -> None:
-    """Announce a shrunk export as a Prefect event (related to the flow and task run that made it)."""
+def emit_shrank(outcome: "RunOutcome", label: str | None = None) -> None:
+    """Announce a shrunk export (``outcome.warning``) as a Prefect event, related to the flow and
+    task run that made it; nothing for an outcome without the warning.
+
+    Args:
+        outcome: the run's outcome.
+        label: the task's ``<client>/<file>`` if the outcome lacks it.
+    """
+    if not outcome.warning:
+        return
     from prefect.events import emit_event
 
     emit_event(event=SHRANK_EVENT,
-               resource={"prefect.resource.id": f"memo.task.{task_id}", "prefect.resource.name": label},
-               payload={"warning": warning, "bytes": bytes_written, "previous_bytes": previous_bytes,
-                        "change": change})
+               resource={"prefect.resource.id": f"memo.task.{outcome.task_id}",
+                         "prefect.resource.name": outcome.label or label or outcome.task_id},
+               payload={"warning": outcome.warning, "bytes": outcome.bytes_written,
+                        "previous_bytes": outcome.previous_bytes, "change": outcome.change})
 
 
 @dataclass(frozen=True)

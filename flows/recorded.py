@@ -251,9 +251,7 @@ class _RecordedRun:
     def finish(self, outcome: RunOutcome) -> None:
         if self.route is not None:
             log_bridge().detach(self.task_id, self.route)
-        if outcome.warning:  # the shrink alarm, as flows.units sends it
-            emit_shrank(outcome.task_id, outcome.label, outcome.warning, outcome.bytes_written,
-                        outcome.previous_bytes, outcome.change)
+        emit_shrank(outcome)  # the shrink alarm, as flows.units sends it
         if self.asked:
             self.recorder.submit(self._end, outcome)
 

@@ -132,17 +132,11 @@ def run_memo_task(settings: Settings, task_id: str, dry_run: bool = False, *,
         run ended without one. Needs a Prefect API (``PREFECT_API_URL``); without one Prefect
         starts a temporary server in this process on the first call (7–16 s).
     """
+    started = now_local(settings)
     with using_settings(settings), fast_flows():
         state = memo_task(task_id=task_id, dry_run=dry_run, retries=retries, lock_wait=lock_wait,
                           return_state=True)
-    result = state.result(raise_on_failure=False)
-    result = getattr(result, "outcome", result)  # a Failed state's data: flows.failures.ReturnedFailure
-    if isinstance(result, RunOutcome):
-        return result
-    return RunOutcome(
-        task_id, False, f"the run did not finish: {state.message or state.name}",
-        now_local(settings), kind=OutcomeKind.INFRASTRUCTURE, dry_run=dry_run,
-    )
+    return unit_outcome(task_id, task_id, state, started, dry_run)
 
 
 def outcome_from_artifact(flow_run_id, state=None) -> RunOutcome | None:

@@ -80,9 +80,7 @@ def run_unit(ctx: UnitContext, task_id: str, label: str, dry_run: bool = False,
                 task_id, False, exc.message, now_local(ctx.runner.settings),
                 kind=exc.kind, dry_run=dry_run, label=label,
             )
-    if outcome.warning:  # the shrink alarm: flows/notifications.py's "memo: export shrank" hears it
-        emit_shrank(task_id, outcome.label or label, outcome.warning, outcome.bytes_written,
-                    outcome.previous_bytes, outcome.change)
+    emit_shrank(outcome, label)  # the shrink alarm: flows/notifications.py's "memo: export shrank" hears it
     if outcome.success:
         return outcome
     if outcome.retryable:
@@ -126,9 +124,10 @@ def name_flow_run(label: str, dry_run: bool) -> None:
         logging.getLogger("memo.flows").warning("could not name the flow run of %s: %s", label, exc)
 
 
-def unit_outcome(task_id: str, label: str, state, started: dt.datetime) -> RunOutcome:
-    """The ``RunOutcome`` a unit's final state carries (its result, or the fault it raised
-    last); for a unit that ended without one (crashed, cancelled), an infrastructure outcome."""
+def unit_outcome(task_id: str, label: str, state, started: dt.datetime, dry_run: bool = False) -> RunOutcome:
+    """The ``RunOutcome`` a unit's or a ``memo-task`` flow's final state carries (its result, or
+    the fault it raised last); for one that ended without it (crashed, cancelled), an
+    infrastructure outcome."""
     result = None
     if state is not None:
         try:
@@ -138,7 +137,7 @@ def unit_outcome(task_id: str, label: str, state, started: dt.datetime) -> RunOu
     result = getattr(result, "outcome", result)  # InfrastructureFault, flows.failures.ReturnedFailure
     if isinstance(result, RunOutcome):
         return result
-    return outcome_from_state(task_id, label, state, started)
+    return outcome_from_state(task_id, label, state, started, dry_run)
 
 
 def outcome_row(outcome: RunOutcome, status: str | None = None) -> dict[str, Any]:
@@ -159,8 +158,9 @@ def outcome_row(outcome: RunOutcome, status: str | None = None) -> dict[str, Any
     }
 
 
-def outcome_from_state(task_id: str, label: str, state, started: dt.datetime) -> RunOutcome:
+def outcome_from_state(task_id: str, label: str, state, started: dt.datetime, dry_run: bool = False) -> RunOutcome:
     """An outcome for a unit that ended without one (crashed, Prefect timeout, cancelled)."""
     message = (state.message if state is not None else None) or "the run ended without an outcome"
     name = state.name if state is not None else "Crashed"
-    return RunOutcome(task_id, False, f"{name}: {message}", started, kind=OutcomeKind.INFRASTRUCTURE, label=label)
+    return RunOutcome(task_id, False, f"{name}: {message}", started, kind=OutcomeKind.INFRASTRUCTURE, label=label,
+                      dry_run=dry_run)
