@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from memo.sandbox.base import SandboxJob  # noqa: E402
-from memo.sandbox.docker import DockerSandbox  # noqa: E402
+from memo.sandbox import make_sandbox  # noqa: E402
 from memo.settings import ContainerSettings, Settings  # noqa: E402
 
 IMAGE = os.environ.get("MEMO_BENCH_DOCKER_IMAGE", "localhost/memo-python:latest")
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         container=ContainerSettings(docker_host=host, network=args.network, output=args.output),
     )
     c = settings.container
-    sandbox = DockerSandbox(settings)
+    sandbox = make_sandbox(settings)
     problems = sandbox.problems()
     if problems:
         sys.exit("; ".join(problems))

@@ -122,11 +122,10 @@ class StreamServer:
 
 def sandbox(work: Path, **container):
     from memo.sandbox.docker import DockerSandbox
-    from memo.settings import ContainerSettings, Settings
+    from memo.settings import ContainerSettings
 
     values = {"docker_host": docker_host(), "network": "none", **container}
-    return DockerSandbox(Settings(sandbox="docker", docker_image=IMAGE, task_timeout=600, work_dir=work,
-                                  container=ContainerSettings(**values)))
+    return DockerSandbox(ContainerSettings(**values), IMAGE)
 
 
 def tree_with(work: Path, name: str, body: str) -> Path:

@@ -84,9 +84,9 @@ class BareDocker:
     def __init__(self, settings):
         import docker
 
-        from memo.sandbox.docker import DockerSandbox
+        from memo.sandbox import make_sandbox
 
-        self.sandbox = DockerSandbox(settings)
+        self.sandbox = make_sandbox(settings)
         self.api = docker.APIClient(base_url=docker_host(), version="1.41", timeout=600)
         self.api.trust_env = False  # as the sandbox's client: no proxy look-ups per call
 

@@ -23,6 +23,7 @@ from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, field_
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from memo.errors import ConfigError
+from memo.sandbox.base import STDERR_TAIL
 from memo.sandbox.egress import (
     FORBIDDEN_ENV_PREFIXES,
     format_allow_list,
@@ -202,7 +203,7 @@ class Settings(SourcedSettings):
         "auto", description="`serve` also serves the Prefect deployments (auto: unless a work pool has them)"
     )
     guard_policy: Path | None = Field(None, description="JSON file extending the guard's policy")
-    stderr_tail: int = Field(2000, ge=100, description="characters of stderr kept in the runlog")
+    stderr_tail: int = Field(STDERR_TAIL, ge=100, description="characters of stderr kept in the runlog")
     validate_exports: str = Field(
         "xml,rss,json", description="export extensions whose output must be well-formed before it "
         "replaces the export (xml, rss, atom: XML; json), comma-separated; `off`: none")

@@ -37,8 +37,7 @@ from pathlib import Path
 import pytest
 
 from memo.errors import MemoError
-from memo.sandbox import SandboxJob
-from memo.sandbox.process import ProcessSandbox
+from memo.sandbox import SandboxJob, make_sandbox
 from memo.settings import ContainerSettings
 from tests.conftest import make_settings
 from tests.corpus_fixtures import (
@@ -107,7 +106,7 @@ def corpus_runs(library, crossref, tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     settings = make_settings(root, f"sqlite:///{root / 'unused.sqlite'}", task_timeout=RUN_TIMEOUT,
                              container=ContainerSettings(environment=crossref.environment()))
-    sandbox = ProcessSandbox(settings)
+    sandbox = make_sandbox(settings)
     policy = launcher_policy()
 
     def run_pair(name: str):

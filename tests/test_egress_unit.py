@@ -94,11 +94,10 @@ def test_the_sandbox_checks_settings_that_were_copied_unvalidated(update, says):
     sandbox refuses them itself, before any container."""
     from memo.errors import ConfigError
     from memo.sandbox.docker import DockerSandbox
-    from memo.settings import Settings
 
-    settings = Settings(container=ContainerSettings().model_copy(update=update))
+    container = ContainerSettings().model_copy(update=update)
     with pytest.raises(ConfigError) as err:
-        DockerSandbox(settings)
+        DockerSandbox(container, "memo-python")
     assert err.value.message.startswith(says) and "pw-4411" not in err.value.message
 
 

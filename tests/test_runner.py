@@ -253,7 +253,7 @@ def test_output_written_just_before_exit_is_never_lost(tmp_path, sqlite_url):
     memo = Memo(sqlite_url)
     task_id = memo.task("abccorp", "late.txt", "import time\ntime.sleep(0.1)\nprint('x' * 100)\n")
     settings = make_settings(tmp_path, sqlite_url)
-    outcome = Runner(settings, sandbox=SlowToNotice(settings)).run_task(task_id)
+    outcome = Runner(settings, sandbox=SlowToNotice()).run_task(task_id)
     assert outcome.success and outcome.bytes_written == 101
 
 

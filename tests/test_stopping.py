@@ -84,12 +84,13 @@ def test_an_abandoned_container_is_killed_and_removed(tmp_path, monkeypatch):
     import io
 
     from memo.sandbox import docker as docker_sandbox
+    from memo.sandbox import make_sandbox
     from memo.sandbox.base import SandboxJob
     from tests.docker.conftest import containers_named, docker_settings, job_name, make_tree
 
     stop = StopRequest()
     monkeypatch.setattr(docker_sandbox, "STOP", stop)
-    sandbox = docker_sandbox.DockerSandbox(docker_settings(tmp_path, timeout=120))
+    sandbox = make_sandbox(docker_settings(tmp_path, timeout=120))
     job = SandboxJob(tree=make_tree(tmp_path, SLEEPER), timeout=120, name=job_name(), labels={"task-id": "t1"})
     threading.Timer(3, stop.abandon).start()  # before or after the container started: killed either way
     started = time.monotonic()

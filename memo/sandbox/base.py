@@ -23,6 +23,9 @@ LIBRARY_NOTE = "memo-guard: refused in a library"
 CHUNK = 1 << 20
 """Bytes moved per read: big enough for throughput, small enough to keep memory flat."""
 
+STDERR_TAIL = 2000
+"""Characters of a script's stderr kept for its runlog row (``MEMO_STDERR_TAIL``'s default)."""
+
 script_log = logging.getLogger("memo.script")
 
 

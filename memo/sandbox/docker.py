@@ -22,7 +22,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import docker
 import docker.errors
@@ -31,13 +31,16 @@ import requests.exceptions
 from memo.errors import ExportWriteError, SandboxUnavailable
 from memo.sandbox import health
 from memo.sandbox.attach import AttachStream, Deadline, Demux
-from memo.sandbox.base import Check, SandboxJob, SandboxResult, StderrTail
+from memo.sandbox.base import STDERR_TAIL, Check, SandboxJob, SandboxResult, StderrTail
 from memo.sandbox.container_spec import ContainerSpec, egress_plan, make_readable
 from memo.sandbox.egress import NET_DIR, EgressRelay
 from memo.sandbox.engine import ENGINE_ERRORS, Engine, docker_host
 from memo.sandbox.orphans import MANAGED_BY, Orphans, Owner
 from memo.sandbox.output_file import copy_out, prepare_out_dir
 from memo.stopping import STOP
+
+if TYPE_CHECKING:
+    from memo.settings import ContainerSettings
 
 log = logging.getLogger("memo.sandbox.docker")
 
@@ -52,10 +55,16 @@ class DockerSandbox:
 
     name = "docker"
 
-    def __init__(self, settings):
-        self.settings = settings
-        self.container = settings.container
-        self.image = settings.docker_image
+    def __init__(self, container: ContainerSettings, image: str, *, stderr_tail: int = STDERR_TAIL):
+        """Args:
+            container: how each container is shaped and where the engine is
+                (``MEMO_CONTAINER_*``; a Prefect block's copy is the same type).
+            image: the script image; it must have ``python3``, nothing else of ours.
+            stderr_tail: characters of a script's stderr kept for its runlog row.
+        """
+        self.container = container
+        self.image = image
+        self.stderr_tail = stderr_tail
         self.engine = Engine(docker_host(self.container.docker_host), timeout=self.container.docker_timeout)
         self._image_checked = False
         owner = Owner.this_process()
@@ -99,7 +108,7 @@ class DockerSandbox:
 
     def _run_container(self, api: docker.APIClient, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
         out_dir = prepare_out_dir(Path(job.tree), self.container.user) if self.container.output == "file" else None
-        tail = StderrTail(job, limit=self.settings.stderr_tail)
+        tail = StderrTail(job, limit=self.stderr_tail)
 
         cid = self._create(api, job)
         self.orphans.running(cid)

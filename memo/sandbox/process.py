@@ -17,10 +17,10 @@ import subprocess
 import sys
 import threading
 import time
-from typing import BinaryIO
+from typing import BinaryIO, Mapping
 
 from memo.errors import SandboxUnavailable
-from memo.sandbox.base import CHUNK, Check, SandboxJob, SandboxResult, StderrTail, write_out
+from memo.sandbox.base import CHUNK, STDERR_TAIL, Check, SandboxJob, SandboxResult, StderrTail, write_out
 from memo.stopping import STOP
 
 log = logging.getLogger("memo.sandbox.process")
@@ -33,10 +33,16 @@ class ProcessSandbox:
     poll_seconds = 0.5
     """How often a quiet script is checked for having ended."""
 
-    def __init__(self, settings):
-        self.settings = settings
+    def __init__(self, environment: Mapping[str, str] | None = None, *, stderr_tail: int = STDERR_TAIL):
+        """Args:
+            environment: extra variables for scripts (``MEMO_CONTAINER_ENVIRONMENT``,
+                checked there to name none of the runner's own).
+            stderr_tail: characters of stderr kept for the runlog row (twice as many
+                are read: no container log driver trims them first).
+        """
+        self.stderr_tail = stderr_tail
         self.python = sys.executable
-        self.environment = dict(settings.container.environment)
+        self.environment = dict(environment or {})
         log.warning(
             "MEMO_SANDBOX=process: scripts run as plain processes of user %s on this host. "
             "This isolates NOTHING (files, network, processes); use MEMO_SANDBOX=docker in production.",
@@ -67,7 +73,7 @@ class ProcessSandbox:
                                 nonce=job.guard_nonce)
 
     def run(self, job: SandboxJob, stdout: BinaryIO) -> SandboxResult:
-        tail = StderrTail(job, limit=self.settings.stderr_tail * 2)
+        tail = StderrTail(job, limit=self.stderr_tail * 2)
         started = time.monotonic()
         try:
             proc = subprocess.Popen(

@@ -36,7 +36,7 @@ CHILD = r"""
 import json, os, resource, sys, time
 from pathlib import Path
 from memo.sandbox.base import SandboxJob
-from memo.sandbox.docker import DockerSandbox
+from memo.sandbox import make_sandbox
 from memo.settings import ContainerSettings, Settings
 
 host, image, tree, name, target, output = sys.argv[1:7]
@@ -44,7 +44,7 @@ settings = Settings(sandbox="docker", docker_image=image, task_timeout=600,
                     container=ContainerSettings(docker_host=host, network="none", output=output))
 started = time.monotonic()
 with open(target, "wb") as out:
-    result = DockerSandbox(settings).run(SandboxJob(tree=Path(tree), timeout=600, name=name), out)
+    result = make_sandbox(settings).run(SandboxJob(tree=Path(tree), timeout=600, name=name), out)
 print(json.dumps({
     "ok": result.ok, "exit_code": result.exit_code, "bytes_out": result.bytes_out,
     "stderr": result.stderr_tail, "wall": time.monotonic() - started,

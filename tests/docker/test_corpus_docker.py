@@ -40,7 +40,7 @@ from memo import schema
 from memo.models import main_script_name
 from memo.runner import Runner
 from memo.sandbox import SandboxJob
-from memo.sandbox.process import ProcessSandbox
+from memo.sandbox import make_sandbox
 from memo.settings import ContainerSettings
 from tests.conftest import Memo, _mariadb_database, make_settings
 from tests.corpus_fixtures import (
@@ -145,7 +145,7 @@ def bare_exports(library, tmp_path_factory):
     with FakeCrossref(root / "crossref") as crossref:
         settings = make_settings(root, f"sqlite:///{root / 'unused.sqlite'}", task_timeout=RUN_TIMEOUT,
                                  container=ContainerSettings(environment=crossref.environment()))
-        sandbox = ProcessSandbox(settings)
+        sandbox = make_sandbox(settings)
 
         def run(name: str) -> Run:
             tree = write_tree(root / Path(name).stem, plan_files(name, FIXTURES[name], library))

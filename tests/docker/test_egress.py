@@ -21,7 +21,7 @@ import time
 import pytest
 
 from memo.sandbox.base import SandboxJob
-from memo.sandbox.docker import DockerSandbox
+from memo.sandbox import make_sandbox
 from memo.sandbox.egress import FORWARDER, FORWARDER_MOUNT, NET_DIR
 from tests.docker.conftest import containers_named, docker_settings, job_name, make_tree
 from tests.test_egress_unit import PeakRss
@@ -65,7 +65,7 @@ def _needs_mariadb():
 def run(tmp_path, main, *, timeout=60, sandbox=None, **container):
     """Run ``main`` in the docker sandbox; (result, stdout, job). Checks nothing is left over:
     no container, no egress sockets, no relay thread."""
-    sandbox = sandbox or DockerSandbox(docker_settings(tmp_path, timeout=timeout, **container))
+    sandbox = sandbox or make_sandbox(docker_settings(tmp_path, timeout=timeout, **container))
     tree = make_tree(tmp_path, main)
     job = SandboxJob(tree=tree, timeout=timeout, name=job_name("memo-egress-test"), labels={"task-id": "egress"})
     out = io.BytesIO()
@@ -345,7 +345,7 @@ def test_100_mb_of_query_results_arrive_exact_and_the_runners_memory_stays_flat(
     expected = big_query_on_host()
     assert expected["bytes"] > 100 * 1000 * 1000
     caplog.set_level(logging.DEBUG, logger="memo.sandbox.egress")
-    sandbox = DockerSandbox(docker_settings(tmp_path, timeout=300))
+    sandbox = make_sandbox(docker_settings(tmp_path, timeout=300))
     run(tmp_path, "print('warm')\n", sandbox=sandbox)  # imports and the first client out of the way
     started = time.monotonic()
     with PeakRss() as rss:
@@ -376,7 +376,7 @@ def test_no_runner_secret_is_in_the_containers_environment_mounts_or_command(tmp
     settings = docker_settings(tmp_path, database_url=secrets["MEMO_DATABASE_URL"],
                                environment={"LIBRARY_DB_HOST": "127.0.0.1"})
     settings = settings.model_copy(update={"http_token": secrets["MEMO_HTTP_TOKEN"]})
-    sandbox = DockerSandbox(settings)
+    sandbox = make_sandbox(settings)
     tree = make_tree(tmp_path, SLEEP_AND_TELL)
     job = SandboxJob(tree=tree, timeout=30, name=job_name("memo-egress-secret"))
     out = io.BytesIO()
@@ -403,7 +403,7 @@ def test_no_runner_secret_is_in_the_containers_environment_mounts_or_command(tmp
 
 
 def test_a_listed_name_gets_its_own_loopback_address_through_extra_hosts(tmp_path, api):
-    sandbox = DockerSandbox(docker_settings(tmp_path, allow="127.0.0.1:3306,db.example.org:3306"))
+    sandbox = make_sandbox(docker_settings(tmp_path, allow="127.0.0.1:3306,db.example.org:3306"))
     kwargs = sandbox.spec.create_kwargs(api, SandboxJob(tree=make_tree(tmp_path, "pass\n"), timeout=10, name="x"))
     assert kwargs["host_config"]["ExtraHosts"] == ["db.example.org:127.0.0.2"]
     assert kwargs["host_config"]["NetworkMode"] == "none"
@@ -416,7 +416,7 @@ def test_a_listed_name_gets_its_own_loopback_address_through_extra_hosts(tmp_pat
 ])
 def test_a_network_other_than_none_warns_at_every_start(tmp_path, caplog, network, says):
     for _ in range(2):
-        DockerSandbox(docker_settings(tmp_path, network=network))
+        make_sandbox(docker_settings(tmp_path, network=network))
     warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING and r.name == "memo.sandbox.docker"]
     assert len(warnings) == 2 and all(says in w for w in warnings), warnings
     assert all("MEMO_CONTAINER_ALLOW does not apply" in w and "MEMO_CONTAINER_NETWORK=none" in w for w in warnings)
@@ -424,7 +424,7 @@ def test_a_network_other_than_none_warns_at_every_start(tmp_path, caplog, networ
 
 def test_network_none_says_what_scripts_reach_and_warns_of_nothing(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="memo.sandbox.docker")
-    sandbox = DockerSandbox(docker_settings(tmp_path))
+    sandbox = make_sandbox(docker_settings(tmp_path))
     assert [r.levelno for r in caplog.records if r.name == "memo.sandbox.docker"] == [logging.INFO]
     assert "scripts reach only 127.0.0.1:3306" in caplog.records[-1].message
     assert sandbox.problems() == []
@@ -441,7 +441,7 @@ def test_doctor_names_an_allowed_host_that_does_not_resolve(tmp_path, monkeypatc
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
-    sandbox = DockerSandbox(docker_settings(tmp_path, allow="127.0.0.1:3306,memo-db.invalid:3306"))
+    sandbox = make_sandbox(docker_settings(tmp_path, allow="127.0.0.1:3306,memo-db.invalid:3306"))
     problems = sandbox.problems()
     assert problems == ["MEMO_CONTAINER_ALLOW: memo-db.invalid does not resolve on this host (Name or service "
                         "not known); scripts connecting to memo-db.invalid:3306 will fail"]

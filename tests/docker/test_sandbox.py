@@ -13,7 +13,7 @@ import pytest
 
 from memo.errors import ExportWriteError, SandboxUnavailable
 from memo.sandbox.base import SandboxJob
-from memo.sandbox.docker import DockerSandbox
+from memo.sandbox import make_sandbox
 from tests.docker.conftest import containers_named, docker_settings, job_name, make_tree
 
 pytestmark = pytest.mark.docker
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.docker
 def run(tmp_path, main, *, timeout=60, files=None, labels=None, stdout=None, **container):
     """Run ``main`` in a container; returns (result, output bytes, job). Checks nothing is left."""
     settings = docker_settings(tmp_path, timeout=timeout, **container)
-    sandbox = DockerSandbox(settings)
+    sandbox = make_sandbox(settings)
     tree = make_tree(tmp_path, main, files)
     job = SandboxJob(tree=tree, timeout=timeout, name=job_name(), labels=labels or {"task-id": "t1"})
     out = stdout if stdout is not None else io.BytesIO()
@@ -238,7 +238,7 @@ def test_network_none_reaches_only_the_allow_list_host_reaches_all(tmp_path, hos
 def test_container_settings_are_applied_and_labels_name_the_task(tmp_path, api):
     settings = docker_settings(tmp_path, memory="96m", cpus=0.5, pids_limit=40, tmpfs_size="8m",
                                environment={"LIBRARY_DB_HOST": "127.0.0.1"})
-    sandbox = DockerSandbox(settings)
+    sandbox = make_sandbox(settings)
     tree = make_tree(tmp_path, "import os, time\nprint(os.environ['LIBRARY_DB_HOST'])\ntime.sleep(3)\n")
     job = SandboxJob(tree=tree, timeout=30, name=job_name(), labels={"task-id": "abc-123", "task": "abccorp:x_xml"})
     out = io.BytesIO()
@@ -278,7 +278,7 @@ def test_container_settings_are_applied_and_labels_name_the_task(tmp_path, api):
 
 def test_remove_orphans_removes_a_dead_runners_container_only(tmp_path, api):
     settings = docker_settings(tmp_path)
-    sandbox = DockerSandbox(settings)
+    sandbox = make_sandbox(settings)
     dead = subprocess.Popen(["true"])
     dead.wait()
     live_pid = os.getppid()
@@ -319,7 +319,7 @@ def test_remove_orphans_removes_a_dead_runners_container_only(tmp_path, api):
 def test_missing_image_is_a_fast_clear_error(tmp_path):
     settings = docker_settings(tmp_path)
     settings.docker_image = "localhost/memo-no-such-image:0"
-    sandbox = DockerSandbox(settings)
+    sandbox = make_sandbox(settings)
     tree = make_tree(tmp_path, "print(1)\n")
     started = time.monotonic()
     with pytest.raises(SandboxUnavailable) as caught:
@@ -337,7 +337,7 @@ def test_an_image_removed_during_the_night_is_the_same_clear_error(tmp_path, api
     vanishing = f"localhost/memo-vanishing:{os.getpid()}"
     api.tag(settings.docker_image, vanishing.rsplit(":", 1)[0], tag=vanishing.rsplit(":", 1)[1])
     settings.docker_image = vanishing
-    sandbox = DockerSandbox(settings)
+    sandbox = make_sandbox(settings)
     try:
         first = sandbox.run(SandboxJob(tree=make_tree(tmp_path, "print(1)\n"), timeout=30, name=job_name()),
                             io.BytesIO())
@@ -353,7 +353,7 @@ def test_an_image_removed_during_the_night_is_the_same_clear_error(tmp_path, api
 
 def test_unreachable_engine_is_a_clear_error(tmp_path):
     settings = docker_settings(tmp_path, docker_host=f"unix://{tmp_path}/no-engine.sock")
-    sandbox = DockerSandbox(settings)
+    sandbox = make_sandbox(settings)
     problems = sandbox.problems()
     assert len(problems) == 1 and "unreachable" in problems[0] and "no-engine.sock" in problems[0]
     started = time.monotonic()
@@ -364,11 +364,11 @@ def test_unreachable_engine_is_a_clear_error(tmp_path):
 
 
 def test_problems_empty_when_fine(tmp_path):
-    assert DockerSandbox(docker_settings(tmp_path)).problems() == []
+    assert make_sandbox(docker_settings(tmp_path)).problems() == []
 
 
 def test_missing_named_network_is_a_problem(tmp_path):
-    sandbox = DockerSandbox(docker_settings(tmp_path, network="memo-no-such-net"))
+    sandbox = make_sandbox(docker_settings(tmp_path, network="memo-no-such-net"))
     assert any("memo-no-such-net" in p for p in sandbox.problems())
 
 
@@ -397,7 +397,7 @@ def test_export_write_failure_stops_the_container(tmp_path):
 
 def test_parallel_runs_are_exact(tmp_path):
     settings = docker_settings(tmp_path)
-    sandbox = DockerSandbox(settings)
+    sandbox = make_sandbox(settings)
     outputs = {}
 
     def one(i):
@@ -419,7 +419,7 @@ def test_parallel_runs_are_exact(tmp_path):
 
 def test_open_files_stay_bounded_over_many_runs(tmp_path):
     settings = docker_settings(tmp_path)
-    sandbox = DockerSandbox(settings)
+    sandbox = make_sandbox(settings)
     tree = make_tree(tmp_path, "print('x')\n")
 
     def fds():
@@ -468,7 +468,7 @@ def test_file_output_mode_timeout_and_memory(tmp_path):
 
 
 def test_engine_too_old_is_refused_before_any_container(tmp_path, monkeypatch, api):
-    sandbox = DockerSandbox(docker_settings(tmp_path))
+    sandbox = make_sandbox(docker_settings(tmp_path))
     client = sandbox.engine.client()
     old = {"Version": "20.10.24", "ApiVersion": "1.41", "Components": [{"Name": "Engine", "Version": "20.10.24"}]}
     monkeypatch.setattr(client, "version", lambda *a, **k: old)

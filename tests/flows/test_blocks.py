@@ -82,9 +82,9 @@ def test_the_sandbox_client_takes_the_docker_timeout():
     from memo.sandbox.docker import DockerSandbox
     from memo.sandbox.engine import CLIENT_TIMEOUT
 
-    sandbox = DockerSandbox(Settings(container=ContainerSettings(docker_timeout=7)))
+    sandbox = DockerSandbox(ContainerSettings(docker_timeout=7), "memo-python")
     assert sandbox.engine.client().timeout == 7
-    assert DockerSandbox(Settings()).engine.client().timeout == CLIENT_TIMEOUT
+    assert DockerSandbox(ContainerSettings(), "memo-python").engine.client().timeout == CLIENT_TIMEOUT
 
 
 @pytest.mark.usefixtures("prefect_harness")
