@@ -56,12 +56,20 @@ class PrefectRuns(DirectRuns):
     """Each run also recorded as a ``memo-task`` flow run (``flows.recorded``), visible in the
     Prefect UI with its logs and artifact. Needs ``PREFECT_API_URL`` (else a temporary server
     starts). Until ``api_ready`` is set (``serve`` is still starting Prefect's temporary
-    server) runs go unrecorded."""
+    server) runs go unrecorded; once it is, the recorder is made and first marks Crashed the
+    runs that killed processes of this host left Running (``FlowRunRecorder.mark_abandoned``).
+    Without ``api_ready`` that happens at the first run."""
 
     def __init__(self, settings: Settings, api_ready: threading.Event | None = None):
         super().__init__(settings)
         self.api_ready = api_ready
-        self._recorder = None  # flows.recorded.FlowRunRecorder, made on first use (Prefect takes seconds)
+        self._recorder = None  # flows.recorded.FlowRunRecorder, made once Prefect answers or on first use
+        if api_ready is not None:
+            threading.Thread(target=self._recorder_when_ready, name="memo-record-start", daemon=True).start()
+
+    def _recorder_when_ready(self) -> None:
+        self.api_ready.wait()
+        self.recorder()
 
     def __call__(self, task_id: str, *, dry_run: bool, lock_wait: float | None) -> RunOutcome:
         runner = self.runner()
@@ -77,6 +85,7 @@ class PrefectRuns(DirectRuns):
                 from flows.recorded import FlowRunRecorder
 
                 self._recorder = FlowRunRecorder()
+                self._recorder.mark_abandoned()  # before its first record, on its thread
             return self._recorder
 
     def close(self, timeout: float = 1.5) -> None:

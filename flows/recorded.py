@@ -21,6 +21,12 @@ when Prefect fails to create a run, a warning says so and runs go unrecorded for
 ``BACKOFF`` seconds; when it falls ``BACKLOG_LIMIT`` records behind, new runs go
 unrecorded until it catches up. The thread is a daemon: a stopping process does not wait
 for a Prefect that has gone (``flush`` waits, with a limit, for those that can).
+
+A process killed outright (SIGKILL, the OOM killer, a power cut) leaves its runs in flight
+Running. Each record carries a label naming the process that made it (``RECORDER_LABEL``:
+host, boot, pid, start time), and the next recorder on the host marks those whose process
+is gone Crashed before it records anything (``mark_abandoned``; ``serve`` asks for it as
+soon as Prefect's API answers). Another host's runs are left to that host.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ import concurrent.futures
 import contextvars
 import json
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -53,6 +61,10 @@ BACKLOG_LIMIT = 500
 DEPLOYMENT_RECHECK = 30.0
 """Seconds between looks for the ``memo-task`` deployment while none is registered."""
 TAGS = ("memo", "memo-http")
+RECORDER_LABEL = "memo.recorder"
+"""The flow run label naming the process that records the run: ``<host> <boot id> <pid> <start>``."""
+SWEEP_PAGE = 200
+"""Running HTTP flow runs read per call when looking for abandoned ones."""
 
 
 class FlowRunRecorder:
@@ -66,6 +78,8 @@ class FlowRunRecorder:
         self._client = None
         self._deployment: tuple[Any, float] | None = None  # (id or None, when looked up)
         self._down_until = 0.0
+        self._swept: concurrent.futures.Future | None = None
+        self._sweep_lock = threading.Lock()
 
     def record(self, runner: Runner, task_id: str, *, dry_run: bool, lock_wait: float | None) -> RunOutcome:
         """Run one task on ``runner`` and have it recorded as a ``memo-task`` flow run.
@@ -113,6 +127,18 @@ class FlowRunRecorder:
         """
         self.flush(timeout)
         self._calls.put((None, concurrent.futures.Future(), None, ()))
+
+    def mark_abandoned(self) -> concurrent.futures.Future:
+        """Have the runs that dead processes of this host left Running marked Crashed, once per
+        recorder and before its first record (later calls return the first call's future).
+
+        Returns:
+            A future of the number of runs marked Crashed; it fails as the Prefect call did.
+        """
+        with self._sweep_lock:  # (not _lock: submit takes that one)
+            if self._swept is None:
+                self._swept = self.submit(mark_abandoned_runs)
+            return self._swept
 
     # -- the recorder thread ------------------------------------------------------
 
@@ -192,12 +218,14 @@ class FlowRunRecorder:
             try:  # the key: a create the client retries after the server made it makes no second run
                 return client.create_flow_run_from_deployment(
                     deployment_id, parameters=parameters, name=name, state=Running(), tags=TAGS,
-                    idempotency_key=str(uuid.uuid4())).id
+                    idempotency_key=str(uuid.uuid4()), labels={RECORDER_LABEL: this_process()}).id
             except ObjectNotFound:  # the deployment was deleted (and may come back): look again next time
                 self._deployment = None
         from flows.task import memo_task
 
-        return client.create_flow_run(memo_task, name=name, parameters=parameters, state=Running(), tags=TAGS).id
+        run = client.create_flow_run(memo_task, name=name, parameters=parameters, state=Running(), tags=TAGS)
+        client.update_flow_run_labels(run.id, {RECORDER_LABEL: this_process()})  # (no labels argument here)
+        return run.id
 
     def _deployment_id(self, client):
         from prefect.exceptions import ObjectNotFound
@@ -275,3 +303,71 @@ class _RecordedRun:
         except Exception as exc:  # noqa: BLE001 - the run's own outcome was the answer
             log.warning("task %s ran, but Prefect failed to record its end (%s: %s)",
                         outcome.label, type(exc).__name__, exc)
+
+
+# -- runs that a dead process left Running ------------------------------------------
+
+
+def this_process() -> str:
+    """This process as ``RECORDER_LABEL`` names it: a pid alone is reused, with the boot and
+    the process's start time it names one process for good."""
+    return f"{socket.gethostname()} {_boot_id()} {os.getpid()} {_start_time(os.getpid())}"
+
+
+def recorder_gone(label: str) -> bool:
+    """Whether the process a ``RECORDER_LABEL`` value names is of this host and gone (a
+    label of another host, or not ours, is never "gone": that host's recorder judges it)."""
+    parts = label.split(" ")
+    if len(parts) != 4 or parts[0] != socket.gethostname() or not parts[2].isdigit():
+        return False
+    _host, boot, pid, started = parts
+    if started == "-":  # the process could not read its own start: whether it lives cannot be told
+        return False
+    return boot != _boot_id() or _start_time(int(pid)) != started
+
+
+def mark_abandoned_runs(client) -> int:
+    """Mark Crashed the ``memo-http`` flow runs left Running by processes of this host that are
+    gone; the number marked. Their tasks' runlog rows say whether the scripts ended."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags)
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    running = FlowRunFilter(tags=FlowRunFilterTags(all_=["memo-http"]),
+                            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
+    abandoned, offset = [], 0
+    while True:
+        page = client.read_flow_runs(flow_run_filter=running, limit=SWEEP_PAGE, offset=offset)
+        abandoned += [run for run in page if isinstance((run.labels or {}).get(RECORDER_LABEL), str)
+                      and recorder_gone(run.labels[RECORDER_LABEL])]
+        if len(page) < SWEEP_PAGE:
+            break
+        offset += SWEEP_PAGE
+    for run in abandoned:
+        pid = run.labels[RECORDER_LABEL].split(" ")[2]
+        client.set_flow_run_state(run.id, Crashed(message=(
+            f"the process that ran it (pid {pid}) ended before the run did, and never recorded its "
+            "outcome; the task's runlog says whether the script ended")), force=True)
+    if abandoned:
+        log.warning("marked Crashed %d memo-task flow run(s) that ended processes of this host left Running: %s",
+                    len(abandoned), ", ".join(run.name for run in abandoned))
+    return len(abandoned)
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()[:8]
+    except OSError:
+        return "-"
+
+
+def _start_time(pid: int) -> str:
+    """The process's start, in clock ticks after boot (``/proc/<pid>/stat`` field 22); ``-``
+    when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "-"

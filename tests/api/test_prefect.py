@@ -270,3 +270,87 @@ def test_a_busy_task_asks_nothing_of_prefect(tmp_path, smemo, recorder):
     with task_lock(tmp_path / "work", task_id, wait=0):
         outcome = recorder.record(_runner(tmp_path, smemo.url), task_id, dry_run=False, lock_wait=0)
     assert outcome.kind == "busy" and recorder.flush(10)
+
+
+_KILLED_CHILD = """
+import sys
+from flows.recorded import FlowRunRecorder
+from memo.runner import Runner
+from tests.conftest import make_settings
+from pathlib import Path
+
+tmp, url, task_id = sys.argv[1:]
+recorder = FlowRunRecorder()
+recorder.mark_abandoned().result(30)
+recorder.record(Runner(make_settings(Path(tmp), url)), task_id, dry_run=False, lock_wait=0)
+"""
+
+
+def test_runs_a_killed_process_left_running_are_marked_crashed_by_the_next_recorder(
+        prefect_harness, tmp_path, smemo):
+    """SIGKILL mid-run leaves the record Running; the next recorder on the host marks it Crashed
+    (the killed pid in its message) and leaves alone a live process's run and another host's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from flows.recorded import RECORDER_LABEL, FlowRunRecorder, this_process
+    from flows.task import memo_task
+
+    task_id = smemo.task("unipress", "killed.txt", "import time\ntime.sleep(5)\nprint('never')")
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD, str(tmp_path), smemo.url, task_id],
+                             cwd=os.getcwd(), env={**os.environ, "PREFECT_API_URL": prefect_harness})
+    try:
+        wait_until(lambda: "unipress/killed.txt" in memo_task_runs() or child.poll() is not None, timeout=60)
+        assert child.poll() is None, "the child ended before it was killed"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(10)
+    host, boot, _pid, started = this_process().split(" ")
+    with get_client(sync_client=True) as client:
+        alive = client.create_flow_run(memo_task, name="alive/run.txt", state=Running(), tags=["memo-http"])
+        client.update_flow_run_labels(alive.id, {RECORDER_LABEL: this_process()})
+        other = client.create_flow_run(memo_task, name="other/host.txt", state=Running(), tags=["memo-http"])
+        client.update_flow_run_labels(other.id, {RECORDER_LABEL: f"elsewhere {boot} {child.pid} {started}"})
+    assert memo_task_runs()["unipress/killed.txt"].state.is_running()
+
+    recorder = FlowRunRecorder()
+    try:
+        assert recorder.mark_abandoned().result(30) == 1
+        assert recorder.mark_abandoned().result(1) == 1  # once per recorder
+    finally:
+        recorder.close()
+    runs = memo_task_runs()
+    killed = runs["unipress/killed.txt"]
+    assert killed.state.is_crashed() and f"(pid {child.pid})" in killed.state.message, killed.state
+    assert killed.labels[RECORDER_LABEL].split(" ")[:2] == [host, boot]
+    assert runs["alive/run.txt"].state.is_running() and runs["other/host.txt"].state.is_running()
+    assert not (tmp_path / "exports" / "unipress" / "killed.txt").exists()  # nothing half-written
+
+
+def test_serve_has_abandoned_runs_marked_crashed_as_soon_as_prefect_answers(prefect_harness, tmp_path, smemo):
+    """``PrefectRuns`` (as ``serve`` makes it) sweeps once ``api_ready`` is set, before any request."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from flows.recorded import RECORDER_LABEL, this_process
+    from flows.task import memo_task
+    from tests.conftest import make_settings
+
+    host, boot, _pid, _started = this_process().split(" ")
+    with get_client(sync_client=True) as client:
+        left = client.create_flow_run(memo_task, name="left/running.txt", state=Running(), tags=["memo-http"])
+        client.update_flow_run_labels(left.id, {RECORDER_LABEL: f"{host} {boot} 999999999 12345"})
+    ready = threading.Event()
+    runs = PrefectRuns(make_settings(tmp_path, smemo.url), api_ready=ready)
+    try:
+        time.sleep(0.5)
+        assert runs._recorder is None and memo_task_runs()["left/running.txt"].state.is_running()
+        ready.set()
+        wait_until(lambda: memo_task_runs()["left/running.txt"].state.is_crashed(), timeout=30)
+    finally:
+        runs.close()
