@@ -72,6 +72,7 @@ def settings_from(data: dict):
 
 
 def scrub_memo_env() -> None:
-    """Settings read ``MEMO_*`` from the environment *over* the values given: drop them here."""
+    """The fields a benchmark does not give would come from this shell's ``MEMO_*`` (the ones it
+    gives beat them): drop them, so that every run measures MEMO's defaults."""
     for key in [k for k in os.environ if k.startswith("MEMO_") and not k.startswith("MEMO_BENCH_")]:
         os.environ.pop(key)
