@@ -239,7 +239,11 @@ def test_container_settings_are_applied_and_labels_name_the_task(tmp_path, api):
     settings = docker_settings(tmp_path, memory="96m", cpus=0.5, pids_limit=40, tmpfs_size="8m",
                                environment={"LIBRARY_DB_HOST": "127.0.0.1"})
     sandbox = make_sandbox(settings)
-    tree = make_tree(tmp_path, "import os, time\nprint(os.environ['LIBRARY_DB_HOST'])\ntime.sleep(3)\n")
+    # It runs until the test has looked (a fixed sleep ended before a loaded machine's look).
+    tree = make_tree(tmp_path, "import os, time\nprint(os.environ['LIBRARY_DB_HOST'])\n"
+                               "deadline = time.monotonic() + 25\n"
+                               "while not os.path.exists('/scripts/go') and time.monotonic() < deadline:\n"
+                               "    time.sleep(0.05)\n")
     job = SandboxJob(tree=tree, timeout=30, name=job_name(), labels={"task-id": "abc-123", "task": "abccorp:x_xml"})
     out = io.BytesIO()
     results = []
@@ -254,6 +258,7 @@ def test_container_settings_are_applied_and_labels_name_the_task(tmp_path, api):
         listed = api.containers(filters={"label": "org.oapen.memo.task-id=abc-123"})
         assert [c["Id"] for c in listed] == [info["Id"]]
     finally:
+        (tree / "go").write_text("")
         thread.join(30)
     labels = info["Config"]["Labels"]
     assert labels["org.oapen.memo.managed-by"] == "memo-taskrunner"
