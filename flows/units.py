@@ -128,9 +128,10 @@ def unit_outcome(task_id: str, label: str, state, started: dt.datetime, dry_run:
     """The ``RunOutcome`` a unit's or a ``memo-task`` flow's final state carries (its result, or
     the fault it raised last); for one that ended without it (crashed, cancelled), an
     infrastructure outcome."""
-    result = None
-    if state is not None:
-        try:
+    data = getattr(state, "data", None)
+    result = getattr(data, "result", data)  # run in this process: its ResultRecord's value, at once
+    if state is not None and not isinstance(getattr(result, "outcome", result), RunOutcome):
+        try:  # persisted elsewhere: Prefect reads it (an async call on its loop thread: ~2 ms a task)
             result = state.result(raise_on_failure=False)
         except Exception:  # noqa: BLE001 - a state without a readable result is a crash report below
             result = None
