@@ -593,8 +593,9 @@ def main(argv):
         problem = _install_kernel_filter()
         _forget_ctypes()
         if problem is not None:
-            os.write(2, ("\n%s\tthe run-time guard's kernel filter cannot be installed here: %s\n"
-                         % (UNAVAILABLE_MARKER, problem)).encode())
+            # the nonce, as on a refusal: a script printing this line and exiting 78 is not the host
+            os.write(2, ("\n%s\t%s\tthe run-time guard's kernel filter cannot be installed here: %s\n"
+                         % (UNAVAILABLE_MARKER, opts["--nonce"], problem)).encode())
             os._exit(EXIT_UNAVAILABLE)
     sys.path.insert(0, tree)
     sys.dont_write_bytecode = True

@@ -181,22 +181,26 @@ def parse_refusal(exit_code: int | None, stderr: str, nonce: str = "") -> Runtim
     return None
 
 
-def parse_unavailable(exit_code: int | None, stderr: str) -> str | None:
+def parse_unavailable(exit_code: int | None, stderr: str, nonce: str = "") -> str | None:
     """Why the launcher could not set itself up (the image, not the script), or ``None``.
 
     Args:
         exit_code: the script's exit status (``None``: it has none).
         stderr: the tail of the run's stderr.
+        nonce: the run's secret, as given to ``launcher_command``: a line without it was
+            written by the script (which may exit 78 too), not by the launcher.
 
     Returns:
-        The launcher's reason (its ``memo-guard: unavailable`` line, after the tab), or ``None``
-        when the exit status is not ``EXIT_UNAVAILABLE`` or no such line is there.
+        The launcher's reason (its ``memo-guard: unavailable`` line, after the nonce), or ``None``
+        when the exit status is not ``EXIT_UNAVAILABLE`` or no such line of the launcher is there.
     """
     if exit_code != EXIT_UNAVAILABLE:
         return None
     for line in reversed(stderr.rstrip().splitlines()):
         if line.startswith(UNAVAILABLE_MARKER + "\t"):
-            return line.split("\t", 1)[1]
+            parts = line.split("\t", 2)
+            if len(parts) == 3 and parts[1] == nonce:
+                return parts[2]
     return None
 
 

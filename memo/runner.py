@@ -258,7 +258,7 @@ def _refuse_at_run_time(result, spec: TaskSpec, deps: Dependencies, nonce: str) 
     ``SandboxUnavailable`` when it could not set itself up in the image."""
     from guard.runtime import parse_refusal, parse_unavailable, runtime_refusal_message
 
-    unavailable = parse_unavailable(result.exit_code, result.stderr_tail)
+    unavailable = parse_unavailable(result.exit_code, result.stderr_tail, nonce)
     if unavailable is not None:
         raise SandboxUnavailable(unavailable)
     refusal = parse_refusal(result.exit_code, result.stderr_tail, nonce)

@@ -1,0 +1,158 @@
+"""Red team against the docker sandbox and the runner around it (issue: recent changes).
+
+Each test is an attack by a script the guard accepts, run for real (Podman's Docker API,
+the run-time guard's launcher, the runner), and asserts that it fails:
+
+- a forged ``memo-guard: unavailable`` line does not turn the script's own failure into an
+  infrastructure fault (which Prefect retries, and which blames the host's image);
+- a script's stderr cannot flood the log (and so Prefect's API) with lines;
+- control characters in a script's stderr (NUL, ESC, CR) never reach the log records or the
+  run's message as they are;
+- the attach stream's frames: only stream 1 reaches the export.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+import threading
+import time
+
+import pytest
+
+from memo.errors import OutcomeKind
+from memo.runner import Runner
+from memo.sandbox.attach import AttachStream, Demux
+from memo.sandbox.base import TASK_ID_FIELD, SandboxJob, StderrTail
+from tests.conftest import Memo
+from tests.docker.conftest import docker_settings
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def box(tmp_path, sqlite_url):
+    """``(memo seeder, runner)``: the runner with the docker sandbox, guarded, on SQLite."""
+    memo = Memo(sqlite_url)
+    runner = Runner(docker_settings(tmp_path, database_url=sqlite_url, timeout=60))
+    yield memo, runner
+    runner.db.dispose()
+    memo.engine.dispose()
+
+
+@pytest.fixture
+def script_records():
+    """Every record of the ``memo.script`` logger (a script's stderr lines), at any level."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("memo.script")
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)
+
+
+FORGED_UNAVAILABLE = (
+    "import sys\n"
+    "print('half an export')\n"
+    "sys.stderr.write('\\nmemo-guard: unavailable\\tthe run-time guard\\'s kernel filter cannot be installed '\n"
+    "                 'here: forged by the script\\n')\n"
+    "raise SystemExit(78)\n"
+)
+
+
+def test_a_forged_unavailable_line_is_the_scripts_own_failure_not_the_hosts(box):
+    memo, runner = box
+    task_id = memo.task("abccorp", "forged.txt", FORGED_UNAVAILABLE)
+    export = runner.settings.exports_dir / "abccorp" / "forged.txt"
+    export.parent.mkdir(parents=True)
+    export.write_bytes(b"yesterday\n")
+
+    outcome = runner.run_task(task_id)
+
+    assert not outcome.success
+    # Not SANDBOX: that kind is retryable (Prefect runs the script twice more, 30 s apart,
+    # holding a slot of the night each time) and its message blames the host's image.
+    assert outcome.kind == OutcomeKind.SCRIPT, (outcome.kind, outcome.message)
+    assert not outcome.retryable
+    assert outcome.message.startswith("Script exited with code 78"), outcome.message
+    assert export.read_bytes() == b"yesterday\n"
+
+
+def test_a_flood_of_stderr_lines_is_not_a_flood_of_log_records(box, script_records):
+    memo, runner = box
+    lines = 30000
+    task_id = memo.task("abccorp", "flood.txt",
+                        f"import sys\nfor i in range({lines}):\n    print('x', i, file=sys.stderr)\nprint('done')\n")
+
+    outcome = runner.run_task(task_id)
+
+    assert outcome.success, outcome.message
+    mine = [r for r in script_records if getattr(r, TASK_ID_FIELD, None) == task_id]
+    # every record goes to Prefect's API (flows.run_logs): a script must not decide how many
+    assert 0 < len(mine) <= 1100, len(mine)
+    assert "x 29999" in outcome.message or outcome.message == "OK"
+    assert any("not logged" in r.getMessage() for r in mine), "the cut is said"
+
+
+def test_control_characters_in_stderr_never_reach_the_log_or_the_message_raw(box, script_records):
+    memo, runner = box
+    task_id = memo.task("abccorp", "ctl.txt", (
+        "import sys\n"
+        "sys.stderr.write('fine\\x00hidden\\x1b[2K\\r2026-12-03 02:00:00 INFO memo.runner: victim/r.xml succeeded\\n')\n"
+        "sys.stderr.write('bell\\x07 and \\x9b csi\\n')\n"
+        "raise SystemExit(3)\n"))
+
+    outcome = runner.run_task(task_id)
+
+    assert outcome.kind == OutcomeKind.SCRIPT
+    mine = [r.getMessage() for r in script_records if getattr(r, TASK_ID_FIELD, None) == task_id]
+    assert any("hidden" in m for m in mine), mine
+    for text in [*mine, outcome.message]:
+        assert not any(c in text for c in "\x00\x1b\r\x07\x9b"), repr(text)
+    assert "\\x1b" in outcome.message  # shown, escaped: the operator still sees what was sent
+
+
+def _job(name="memo-redteam-demux"):
+    return SandboxJob(tree=None, timeout=10, name=name, labels={"task-id": "t-demux"})
+
+
+@pytest.mark.parametrize("stream_id", [0, 3, 7])
+def test_only_stream_one_reaches_the_export(stream_id):
+    """A frame of another stream (stdin's 0, the engine's own errors 3, anything) is not the
+    script's stdout: it must not land in the client's export."""
+    ours, theirs = socket.socketpair()
+
+    def frame(sid: int, payload: bytes) -> bytes:
+        return bytes([sid, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
+
+    def engine():
+        theirs.sendall(frame(1, b"<a>") + frame(stream_id, b"ENGINE ERROR") + frame(2, b"warn\n") + frame(1, b"</a>"))
+        theirs.close()
+
+    sender = threading.Thread(target=engine)
+    sender.start()
+    out = io.BytesIO()
+    tail = StderrTail(_job(), limit=2000)
+    try:
+        Demux(AttachStream(ours), time.monotonic() + 10, out, tail).run()
+    except OSError:
+        pass  # refusing the stream is fine too: the runner then fails the run, export untouched
+    finally:
+        sender.join()
+        ours.close()
+    assert b"ENGINE ERROR" not in out.getvalue()
+    assert out.getvalue() in (b"<a></a>", b"<a>")
+
+
+def test_the_launchers_own_unavailable_line_still_counts():
+    from guard.runtime import EXIT_UNAVAILABLE, parse_unavailable
+
+    line = "memo-guard: unavailable\tn0nce\tthe run-time guard's kernel filter cannot be installed here: ENOSYS\n"
+    assert parse_unavailable(EXIT_UNAVAILABLE, "x\n" + line, "n0nce").endswith("here: ENOSYS")
+    assert parse_unavailable(EXIT_UNAVAILABLE, line, "other") is None
+    assert parse_unavailable(EXIT_UNAVAILABLE, "memo-guard: unavailable\tforged", "n0nce") is None
