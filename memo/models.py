@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from memo.display import shown_name
 from memo.errors import OutcomeKind
 
 FREQUENCIES = ("D", "W", "M", "Y")
@@ -29,8 +30,9 @@ class Task:
 
     @property
     def label(self) -> str:
-        """How operators name a task: ``<username>/<file_name>``."""
-        return f"{self.username}/{self.file_name}"
+        """How operators name a task: ``<username>/<file_name>``, shown (``memo.display``: a
+        name's control and invisible characters escaped; it names no path)."""
+        return shown_name(f"{self.username}/{self.file_name}")
 
     @property
     def script_name(self) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from memo.database import MemoDatabase
+from memo.display import without_controls
 from memo.dependencies import LibraryLookup, resolve_dependencies
 from memo.errors import (
     DatabaseError,
@@ -151,8 +152,9 @@ class Runner:
                 kind=exc.kind, dry_run=dry_run, label=label,
             )
         level = logging.INFO if outcome.success else logging.ERROR
+        # one line: the message may hold a script's stderr, whose lines would pass for the runner's own
         log.log(level, "%s%s %s in %.2fs: %s", label, " (dry run)" if dry_run else "",
-                "succeeded" if outcome.success else "failed", outcome.duration, outcome.message,
+                "succeeded" if outcome.success else "failed", outcome.duration, without_controls(outcome.message),
                 extra={TASK_ID_FIELD: task_id})
         if not dry_run and outcome.kind.recorded and TASK_ID.match(task_id):
             self._record(outcome)

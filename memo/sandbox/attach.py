@@ -120,7 +120,7 @@ class Demux:
                     return  # end of stream: the container has exited
                 got += n
             size = int.from_bytes(header[4:8], "big")
-            if header[0] == 2:  # stderr
+            if header[0] != 1:  # stderr (2); anything else (the engine's own 3) is not the export's either
                 while size:
                     n = self._recv(eview[: min(size, len(eview))])
                     if n == 0:
@@ -128,7 +128,7 @@ class Demux:
                     self.tail.feed(bytes(eview[:n]))
                     size -= n
                 continue
-            while size:  # stdout (1; 0 would be stdin, never sent)
+            while size:  # stdout (1)
                 if self.fill == CHUNK:
                     self.flush()
                 n = self._recv(view[self.fill : self.fill + min(size, CHUNK - self.fill)])

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Mapping, Protocol
 
+from memo.display import without_controls
 from memo.errors import ExportWriteError
 
 LIBRARY_NOTE = "memo-guard: refused in a library"
@@ -22,6 +23,10 @@ LIBRARY_NOTE = "memo-guard: refused in a library"
 
 CHUNK = 1 << 20
 """Bytes moved per read: big enough for throughput, small enough to keep memory flat."""
+
+LOG_LINES = 1000
+"""Lines of a script's stderr logged per run (each goes to Prefect's API); the rest are not,
+the tail is still kept. A script decides what it writes, not how much of the log it fills."""
 
 STDERR_TAIL = 2000
 """Characters of a script's stderr kept for its runlog row (``MEMO_STDERR_TAIL``'s default)."""
@@ -117,10 +122,12 @@ how the flows send a script's lines, logged from a reader thread, to the task's 
 
 
 class StderrTail:
-    """Keeps the last bytes of a script's stderr and logs its lines as they come, each record
-    carrying the job's task id (``TASK_ID_FIELD``)."""
+    """Keeps the last bytes of a script's stderr and logs its first ``LOG_LINES`` lines as they
+    come, each record carrying the job's task id (``TASK_ID_FIELD``), its control characters
+    escaped (``memo.display``)."""
 
-    def __init__(self, job: "SandboxJob", limit: int = 4096, logger: logging.Logger = script_log):
+    def __init__(self, job: "SandboxJob", limit: int = 4096, logger: logging.Logger = script_log,
+                 log_lines: int = LOG_LINES):
         self.label = job.name
         self.limit = limit
         self.logger = logger
@@ -128,6 +135,7 @@ class StderrTail:
         self._tail: deque[bytes] = deque()
         self._size = 0
         self._partial = b""
+        self._lines_left = log_lines
         self._lock = threading.Lock()
 
     def feed(self, data: bytes) -> None:
@@ -142,20 +150,29 @@ class StderrTail:
             self._partial = lines.pop()[-self.limit :]
         for line in lines:
             text = line.decode("utf-8", "replace").rstrip()
-            if not text:
-                continue
-            # the run-time guard's notes on what a library was refused (mysql.connector probes
-            # lsb_release at every connect): in the runlog's tail if the run fails, debug in the log
-            level = logging.DEBUG if text.startswith(LIBRARY_NOTE) else logging.INFO
-            self.logger.log(level, "[%s] %s", self.label, text, extra=self._extra)
+            if text:
+                self._log(text)
+
+    def _log(self, text: str) -> None:
+        if self._lines_left <= 0:
+            return
+        self._lines_left -= 1
+        if self._lines_left == 0:
+            self.logger.info("[%s] … stderr lines beyond the first %d are not logged (the runlog keeps the tail)",
+                             self.label, LOG_LINES, extra=self._extra)
+            return
+        # the run-time guard's notes on what a library was refused (mysql.connector probes
+        # lsb_release at every connect): in the runlog's tail if the run fails, debug in the log
+        level = logging.DEBUG if text.startswith(LIBRARY_NOTE) else logging.INFO
+        self.logger.log(level, "[%s] %s", self.label, without_controls(text), extra=self._extra)
 
     def text(self) -> str:
         with self._lock:
             if self._partial:
-                self.logger.info("[%s] %s", self.label, self._partial.decode("utf-8", "replace"), extra=self._extra)
+                self._log(self._partial.decode("utf-8", "replace"))
                 self._partial = b""
             data = b"".join(self._tail)[-self.limit :]
-        return data.decode("utf-8", "replace").strip()
+        return without_controls(data.decode("utf-8", "replace").strip(), keep_newlines=True)
 
 
 def write_out(stdout: BinaryIO, data: bytes) -> None:

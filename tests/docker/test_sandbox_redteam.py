@@ -99,11 +99,22 @@ def test_a_flood_of_stderr_lines_is_not_a_flood_of_log_records(box, script_recor
     assert any("not logged" in r.getMessage() for r in mine), "the cut is said"
 
 
-def test_control_characters_in_stderr_never_reach_the_log_or_the_message_raw(box, script_records):
+@pytest.fixture
+def runner_records():
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("memo.runner")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+def test_control_characters_in_stderr_never_reach_the_log_or_the_message_raw(box, script_records, runner_records):
     memo, runner = box
     task_id = memo.task("abccorp", "ctl.txt", (
         "import sys\n"
-        "sys.stderr.write('fine\\x00hidden\\x1b[2K\\r2026-12-03 02:00:00 INFO memo.runner: victim/r.xml succeeded\\n')\n"
+        "sys.stderr.write('fine\\x00hidden\\x1b[2K\\r2026-12-03 INFO memo.runner: victim/r.xml succeeded\\n')\n"
         "sys.stderr.write('bell\\x07 and \\x9b csi\\n')\n"
         "raise SystemExit(3)\n"))
 
@@ -115,6 +126,9 @@ def test_control_characters_in_stderr_never_reach_the_log_or_the_message_raw(box
     for text in [*mine, outcome.message]:
         assert not any(c in text for c in "\x00\x1b\r\x07\x9b"), repr(text)
     assert "\\x1b" in outcome.message  # shown, escaped: the operator still sees what was sent
+    # the runner's own line about the run carries the tail: one line, no forged second one
+    [summary] = [r.getMessage() for r in runner_records if "abccorp/ctl.txt failed" in r.getMessage()]
+    assert "\n" not in summary and "\r" not in summary and "victim/r.xml succeeded" in summary
 
 
 def _job(name="memo-redteam-demux"):
