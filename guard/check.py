@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import gc
+import threading
 import warnings
 from typing import Iterable
 
@@ -20,6 +21,50 @@ __all__ = ["check_source", "check_sources"]
 
 _CODE_MAX = 80
 _NULL = contextlib.nullcontext()
+
+
+PARSER_STACKS = (1 << 30, 64 << 20)
+"""Stack sizes (bytes, reserved, not used) tried for the thread libcst parses on. Its native
+parser recurses once per dotted-name part and per ``or``/``and`` operand with no limit of its
+own: on a thread's usual 8 MiB, ``import a.a.….b`` of 25,000 parts (50 KB) overflowed the stack
+and the whole process died of SIGSEGV. The largest script (256 KiB) needs less than 256 MiB."""
+_stack_lock = threading.Lock()
+
+
+def _parse_module(source: str) -> cst.Module:
+    """``libcst.parse_module`` on a thread with a stack deep enough for any script we accept;
+    inline only where no such thread can be made."""
+    result: list = []
+
+    def parse() -> None:
+        try:
+            result.append((True, cst.parse_module(source)))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            result.append((False, exc))
+
+    thread = None
+    with _stack_lock:  # threading.stack_size is process-wide: set, start, put back
+        for size in PARSER_STACKS:
+            try:
+                previous = threading.stack_size(size)
+            except (ValueError, RuntimeError):
+                continue
+            try:
+                thread = threading.Thread(target=parse, name="guard-parse", daemon=True)
+                thread.start()
+                break
+            except RuntimeError:  # cannot reserve that much here: try less
+                thread = None
+            finally:
+                threading.stack_size(previous)
+    if thread is None:
+        parse()
+    else:
+        thread.join()
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value
 
 
 def _position(source: str, index: int) -> tuple[int, int]:
@@ -249,7 +294,7 @@ def _check(source: str, name: str, policy: Policy | None) -> GuardReport:
     if not policy.enforce:  # tests of the container alone: nothing is refused
         return GuardReport(name)
     try:
-        module = cst.parse_module(source)
+        module = _parse_module(source)
     except cst.ParserSyntaxError as exc:
         return GuardReport(
             name, (), f"{exc.raw_line}:{exc.raw_column}: the guard's parser (libcst) cannot read this: {exc.message}"
