@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 from memo.sandbox.base import TASK_ID_FIELD
 
@@ -113,17 +113,26 @@ def log_bridge() -> RunLogBridge:
 
 
 @contextlib.contextmanager
-def attached_logs(task_id: str) -> Iterator[None]:
-    """While a task runs in a Prefect task run, route its script's stderr lines to that run."""
+def attached_logs(task_id: str) -> Iterator[Callable[[], None]]:
+    """While a task runs in a Prefect task run, route its script's stderr lines to that run.
+
+    Yields ``attach``, to call once the task's host-wide lock is held (``run_task``'s
+    ``on_loaded``): until then another run of the task (the HTTP app's) may still be running
+    its script, whose lines stay that run's.
+    """
     from prefect.context import TaskRunContext
 
     bridge = log_bridge()
     ctx = TaskRunContext.get()
-    if ctx is None or ctx.task_run is None:
-        yield
-        return
-    bridge.attach(task_id, ctx.task_run.flow_run_id, ctx.task_run.id)
+    route: LogRoute | None = None
+
+    def attach() -> None:
+        nonlocal route
+        if ctx is not None and ctx.task_run is not None:
+            route = bridge.route(task_id, LogRoute((ctx.task_run.flow_run_id, ctx.task_run.id)))
+
     try:
-        yield
+        yield attach
     finally:
-        bridge.detach(task_id)
+        if route is not None:
+            bridge.detach(task_id, route)

@@ -68,10 +68,11 @@ def run_unit(ctx: UnitContext, task_id: str, label: str, dry_run: bool = False,
              spec: TaskSpec | None = None) -> RunOutcome:
     """Run one MEMO task (its row ``spec`` if the flow has read it); see the module docstring
     for what it raises or returns."""
-    with attached_logs(task_id):
+    with attached_logs(task_id) as attach_logs:
         try:
             outcome = ctx.runner.run_task(
                 task_id, dry_run=dry_run, lock_wait=ctx.lock_wait, spec=spec,
+                on_loaded=lambda _label: attach_logs(),  # the lock held: no other run's lines come now
                 # a night: the next task may prepare once this one's script starts
                 on_script_start=(lambda: ctx.lookahead.started(task_id)) if ctx.lookahead else None,
             )

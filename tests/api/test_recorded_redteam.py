@@ -1,0 +1,162 @@
+"""Red team against the HTTP app's Prefect records (``flows.recorded``, ``flows.run_logs``).
+
+Hostile rows and scripts, run through the real app on the session's Prefect API, must not
+forge or mislead what operators see there: flow run names, state messages, artifacts and logs
+take no control characters from a row or a script; a script's stderr does not flood the run's
+logs; and another run of the same task cannot take a recorded run's log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.api.test_prefect import _all_memo_task_runs, artifact_of, wait_until
+
+CONTROL = set("\x00\x1b\r\n\x07\x9b\u202e\u200b\u2028")
+
+
+def _controls(text: str | None) -> set[str]:
+    return CONTROL & set(text or "")
+
+
+def _final_run_of(task_id: str, dry_run: bool = False):
+    def find():
+        return [r for r in _all_memo_task_runs()
+                if (r.parameters or {}).get("task_id") == task_id and r.state is not None and r.state.is_final()
+                and bool((r.parameters or {}).get("dry_run")) == dry_run]
+
+    wait_until(find)
+    [run] = find()
+    return run
+
+
+def logs_of(flow_run_id) -> list[str]:
+    """Every log message of a flow run (Prefect answers 200 at a time)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    messages: list[str] = []
+    with get_client(sync_client=True) as client:
+        while True:
+            page = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                    limit=200, offset=len(messages))
+            messages += [log.message for log in page]
+            if len(page) < 200:
+                return messages
+
+
+@pytest.fixture
+def memo_logs():
+    """Every message of the ``memo`` loggers, formatted as the console shows it."""
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("memo")
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+
+
+FORGED_LINE = "2026-12-03 02:00:01,000 INFO memo.runner: victim/report.xml succeeded in 1.00s: OK"
+
+
+@pytest.mark.parametrize("file_name, runs", [
+    (f"r.xml\n{FORGED_LINE}\x1b[2K", False),  # refused (control characters), after the record began
+    ("lmx.tropeR\u202e\u200b.txt", True),     # accepted: a bidi override shows it as another name
+])
+def test_a_hostile_name_names_no_flow_run_message_or_log_line_as_it_is(
+        prefect_harness, serve, smemo, memo_logs, file_name, runs):
+    task_id = smemo.task("abccorp", file_name, "print('x')")
+    url, _ = serve(smemo.url, run="prefect")
+
+    answer = httpx.get(f"{url}/runtask/{task_id}", timeout=120)
+
+    assert answer.status_code == (200 if runs else 500), answer.text
+    run = _final_run_of(task_id)
+    assert not _controls(run.name), repr(run.name)
+    assert run.name.startswith("abccorp/")
+    assert not _controls(run.state.message), repr(run.state.message)
+    assert all(not _controls(m) for m in logs_of(run.id)), logs_of(run.id)
+    row = artifact_of(run.id)["row"]
+    assert not _controls(row["task"]) and not _controls(row["message"]), row
+    forged = [m for m in memo_logs if "\n" in m or "\r" in m or "\x1b" in m]
+    assert forged == [], forged  # the console and the journal: no line of the runner's own forged
+
+
+NOISY = (
+    "import sys, time\n"
+    "time.sleep(2)\n"  # once Prefect has made the run: lines are no longer kept (at most 500) for it
+    "for i in range(5000):\n"
+    "    print('noise', i, file=sys.stderr)\n"
+    "sys.stderr.write('nul\\x00 esc\\x1b[31m red cr\\r bell\\x07\\n')\n"
+    "raise SystemExit(2)\n"
+)
+
+
+def test_a_scripts_stderr_neither_floods_its_run_nor_brings_control_characters(prefect_harness, serve, smemo):
+    task_id = smemo.task("abccorp", "noisy.txt", NOISY)
+    url, _ = serve(smemo.url, run="prefect")
+
+    answer = httpx.get(f"{url}/runtask/{task_id}", timeout=120)
+
+    assert answer.status_code == 500
+    assert not _controls(answer.json()["message"]) - {"\n"}, answer.json()["message"]  # the tail's lines
+    run = _final_run_of(task_id)
+    assert run.state.is_failed()
+    assert not _controls(run.state.message) - {"\n"}, repr(run.state.message)
+    wait_until(lambda: any("abccorp/noisy.txt failed" in m for m in logs_of(run.id)))
+    logs = logs_of(run.id)
+    noise = [m for m in logs if "noise" in m]
+    assert 0 < len(noise) <= 1000, len(noise)  # not 5,000 records in Prefect's database
+    assert all(not _controls(m) for m in logs), [m for m in logs if _controls(m)][:3]
+    assert not _controls(artifact_of(run.id)["row"]["message"]) - {"\n"}
+
+
+def test_another_run_of_the_task_waiting_for_its_lock_does_not_take_the_recorded_runs_log_lines(
+        prefect_harness, tmp_path, smemo):
+    """A ``memo-task`` flow run (a deployment run, the night) of a task the HTTP app is running
+    waits for the task's lock; until then the recorded run's script lines stay the recorded run's."""
+    from flows.recorded import FlowRunRecorder
+    from flows.task import run_memo_task
+    from memo.runner import Runner
+    from tests.conftest import make_settings
+
+    task_id = smemo.task("unipress", "shared.txt", (
+        "import sys, time\n"
+        "print('first line', file=sys.stderr, flush=True)\n"
+        "time.sleep(6)\n"
+        "print('second line', file=sys.stderr, flush=True)\n"
+        "print('ok')\n"))
+    settings = make_settings(tmp_path, smemo.url)
+    recorder = FlowRunRecorder()
+    other: dict = {}
+
+    def other_run():
+        time.sleep(0.5)  # once the recorded run holds the lock
+        other["outcome"] = run_memo_task(settings, task_id, dry_run=True, lock_wait=None)
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    try:
+        outcome = recorder.record(Runner(settings), task_id, dry_run=False, lock_wait=0)
+        thread.join(120)
+        assert recorder.flush(30)
+    finally:
+        recorder.close()
+    assert outcome.success, outcome.message
+    assert other["outcome"].success, other["outcome"].message
+    run = _final_run_of(task_id)
+    wait_until(lambda: any("first line" in m for m in logs_of(run.id)))
+    time.sleep(2)  # Prefect's log worker sends in batches
+    mine = logs_of(run.id)
+    assert any("second line" in m for m in mine), mine  # not in the waiting run's logs instead
+    assert any("unipress/shared.txt succeeded" in m for m in mine), mine
+    theirs = logs_of(_final_run_of(task_id, dry_run=True).id)
+    assert sum("second line" in m for m in theirs) == 1, theirs  # its own script's, once
