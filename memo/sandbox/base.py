@@ -28,6 +28,9 @@ LOG_LINES = 1000
 """Lines of a script's stderr logged per run (each goes to Prefect's API); the rest are not,
 the tail is still kept. A script decides what it writes, not how much of the log it fills."""
 
+LOG_LINE_CHARS = 2000
+"""Characters of one stderr line logged; the rest of it is cut (the tail keeps its end)."""
+
 STDERR_TAIL = 2000
 """Characters of a script's stderr kept for its runlog row (``MEMO_STDERR_TAIL``'s default)."""
 
@@ -122,9 +125,9 @@ how the flows send a script's lines, logged from a reader thread, to the task's 
 
 
 class StderrTail:
-    """Keeps the last bytes of a script's stderr and logs its first ``LOG_LINES`` lines as they
-    come, each record carrying the job's task id (``TASK_ID_FIELD``), its control characters
-    escaped (``memo.display``)."""
+    """Keeps the last bytes of a script's stderr and logs its first ``LOG_LINES`` lines (each cut
+    at ``LOG_LINE_CHARS``) as they come, each record carrying the job's task id
+    (``TASK_ID_FIELD``), its control characters escaped (``memo.display``)."""
 
     def __init__(self, job: "SandboxJob", limit: int = 4096, logger: logging.Logger = script_log,
                  log_lines: int = LOG_LINES):
@@ -164,6 +167,8 @@ class StderrTail:
         # the run-time guard's notes on what a library was refused (mysql.connector probes
         # lsb_release at every connect): in the runlog's tail if the run fails, debug in the log
         level = logging.DEBUG if text.startswith(LIBRARY_NOTE) else logging.INFO
+        if len(text) > LOG_LINE_CHARS:
+            text = text[:LOG_LINE_CHARS] + f" …[{len(text) - LOG_LINE_CHARS} more characters not logged]"
         self.logger.log(level, "[%s] %s", self.label, without_controls(text), extra=self._extra)
 
     def text(self) -> str:

@@ -110,6 +110,21 @@ def runner_records():
     logger.removeHandler(handler)
 
 
+def test_long_stderr_lines_are_not_logged_whole(box, script_records):
+    memo, runner = box
+    task_id = memo.task("abccorp", "wide.txt",
+                        "import sys\nfor i in range(300):\n    print('w' * 60000, i, file=sys.stderr)\nprint('done')\n")
+
+    outcome = runner.run_task(task_id)
+
+    assert outcome.success, outcome.message
+    mine = [r.getMessage() for r in script_records if getattr(r, TASK_ID_FIELD, None) == task_id]
+    assert len(mine) == 300
+    logged = sum(map(len, mine))
+    assert logged <= 300 * 2200, logged  # not 18 MB of log records for Prefect's database
+    assert all("more characters not logged" in m for m in mine)
+
+
 def test_control_characters_in_stderr_never_reach_the_log_or_the_message_raw(box, script_records, runner_records):
     memo, runner = box
     task_id = memo.task("abccorp", "ctl.txt", (
