@@ -160,3 +160,29 @@ def test_another_run_of_the_task_waiting_for_its_lock_does_not_take_the_recorded
     assert any("unipress/shared.txt succeeded" in m for m in mine), mine
     theirs = logs_of(_final_run_of(task_id, dry_run=True).id)
     assert sum("second line" in m for m in theirs) == 1, theirs  # its own script's, once
+
+
+@pytest.mark.parametrize("database_url", ["mariadb"], indirect=True)
+def test_the_same_task_asked_for_in_another_case_is_not_run_a_second_time(serve, database_url):
+    """``/runtask/ABC…`` while ``abc…`` runs: on MEMO's schema (utf8mb4_bin, memo.schema) the id
+    names no row (404), so the two requests can never run one task twice at once past its lock,
+    which is keyed by the id as asked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import Memo
+
+    memo = Memo(database_url)
+    task_id = memo.task("abccorp", "twice.txt", "import time\ntime.sleep(1)\nprint('once')\n")
+    url, settings = serve(database_url, run="direct", concurrency=4)
+    barrier = threading.Barrier(2)
+
+    def call(tid):
+        barrier.wait()
+        return httpx.get(f"{url}/runtask/{tid}", timeout=120)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(call, [task_id.lower(), task_id.upper()]))
+    assert [a.status_code for a in answers] == [200, 404], [a.text for a in answers]
+    assert len(memo.runlog(task_id)) == 1
+    assert (settings.exports_dir / "abccorp" / "twice.txt").read_text() == "once\n"
+    memo.engine.dispose()
