@@ -242,13 +242,18 @@ class FlowRunRecorder:
 
     @staticmethod
     def end(client, flow_run_id, outcome: RunOutcome) -> None:
-        """The run's artifact, then its final state."""
+        """The run's artifact, then its final state (also when the artifact could not be made:
+        a run left Running would stay so for good, and its failure would notify no one)."""
         from prefect.client.schemas.actions import ArtifactCreate
         from prefect.states import Completed, Failed
 
-        client.create_artifact(ArtifactCreate(
-            key=artifact_key(outcome.task_id), type="table", description=ARTIFACT_DESCRIPTION,
-            data=json.dumps([outcome_row(outcome)]), flow_run_id=flow_run_id))
+        try:
+            client.create_artifact(ArtifactCreate(
+                key=artifact_key(outcome.task_id), type="table", description=ARTIFACT_DESCRIPTION,
+                data=json.dumps([outcome_row(outcome)]), flow_run_id=flow_run_id))
+        except Exception as exc:  # noqa: BLE001 - the state matters more than the artifact
+            log.warning("task %s: Prefect failed to make its artifact (%s: %s); its state is still set",
+                        outcome.label, type(exc).__name__, exc)
         state = Completed if outcome.success else Failed
         client.set_flow_run_state(flow_run_id, state(message=final_message(outcome)), force=True)
 

@@ -186,3 +186,31 @@ def test_the_same_task_asked_for_in_another_case_is_not_run_a_second_time(serve,
     assert len(memo.runlog(task_id)) == 1
     assert (settings.exports_dir / "abccorp" / "twice.txt").read_text() == "once\n"
     memo.engine.dispose()
+
+
+def test_a_run_whose_artifact_prefect_refuses_still_ends_failed_not_running(prefect_harness, tmp_path, smemo,
+                                                                             monkeypatch):
+    """Prefect answering 503 to the artifact (its SQLite busy, docs) must not leave the flow run
+    Running for good, its failure never notified."""
+    import httpx as _httpx
+    from prefect.client.orchestration import SyncPrefectClient
+
+    from flows.recorded import FlowRunRecorder
+    from memo.runner import Runner
+    from tests.conftest import make_settings
+
+    def busy(self, artifact):
+        raise _httpx.HTTPStatusError("503 Service Unavailable", request=_httpx.Request("POST", "http://x/artifacts/"),
+                                     response=_httpx.Response(503))
+
+    monkeypatch.setattr(SyncPrefectClient, "create_artifact", busy)
+    task_id = smemo.task("abccorp", "noartifact.txt", "raise SystemExit(5)")
+    recorder = FlowRunRecorder()
+    try:
+        outcome = recorder.record(Runner(make_settings(tmp_path, smemo.url)), task_id, dry_run=False, lock_wait=0)
+        assert recorder.flush(30)
+    finally:
+        recorder.close()
+    assert not outcome.success
+    run = _final_run_of(task_id)  # waits for a final state: Running forever fails here
+    assert run.state.is_failed() and "code 5" in run.state.message
