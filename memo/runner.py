@@ -147,8 +147,8 @@ class Runner:
                 previous_bytes=export.previous_size, warning=export.warning,
             )
         except MemoError as exc:
-            outcome = RunOutcome(
-                task_id, False, exc.message, started, time.monotonic() - clock,
+            outcome = RunOutcome(  # a message may name a row's script or hold a script's stderr
+                task_id, False, without_controls(exc.message, keep_newlines=True), started, time.monotonic() - clock,
                 kind=exc.kind, dry_run=dry_run, label=label,
             )
         level = logging.INFO if outcome.success else logging.ERROR

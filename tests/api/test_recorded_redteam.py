@@ -214,3 +214,23 @@ def test_a_run_whose_artifact_prefect_refuses_still_ends_failed_not_running(pref
     assert not outcome.success
     run = _final_run_of(task_id)  # waits for a final state: Running forever fails here
     assert run.state.is_failed() and "code 5" in run.state.message
+
+
+def test_a_hostile_script_name_in_a_refusal_brings_no_control_characters(prefect_harness, serve, smemo):
+    """The MAIN script's own ``name`` (a row, never a path: check_path_name does not see it) is
+    in MEMO's refusal message, which goes to the runlog, the answer and the run's state."""
+    task_id = smemo.task("abccorp", "named.txt", "f = open('x')\n")
+    smemo.execute("UPDATE script SET name = :name WHERE id = (SELECT id_script FROM task WHERE id = :id)",
+                  name="abccorp:named\x1b[2K\r\x07=[]} all clear", id=task_id)
+    url, _ = serve(smemo.url, run="prefect")
+
+    answer = httpx.get(f"{url}/runtask/{task_id}", timeout=120)
+
+    assert answer.status_code == 500
+    message = answer.json()["message"]
+    assert message.startswith("Illegal instructions found") and "all clear" in message, message
+    assert not _controls(message), repr(message)
+    [row] = smemo.runlog(task_id)
+    assert not _controls(row.message), repr(row.message)
+    run = _final_run_of(task_id)
+    assert not _controls(run.state.message), repr(run.state.message)
