@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
+from memo.errors import OutputRefused
 from memo.sandbox.base import CHUNK, write_out
 
 OUT_DIR = ".memo-out"
@@ -47,13 +48,29 @@ def prepare_out_dir(tree: Path, user: str) -> Path:
 
 
 def copy_out(path: Path, stdout: BinaryIO) -> int:
-    """Copy the script's stdout file into the export in CHUNK pieces; a missing file is empty."""
+    """Copy the script's stdout file into the export in CHUNK pieces; a missing file is empty.
+
+    Raises:
+        OutputRefused: the file has holes: the script extended it (``truncate``, ``seek``)
+            rather than wrote it, which costs it nothing and its copy terabytes of the exports'
+            disk and hours past the task's timeout.
+    """
     copied = 0
     try:
         f = open(path, "rb")
     except FileNotFoundError:
         return 0
     with f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            hole = os.lseek(f.fileno(), 0, os.SEEK_HOLE)  # the end when it has none (or the fs cannot say)
+        except OSError:
+            hole = size
+        finally:
+            f.seek(0)
+        if hole < size:
+            raise OutputRefused(f"the script's output has holes (a file of {size} bytes extended, not written, "
+                                f"from byte {hole}): refused, the previous export kept")
         while chunk := f.read(CHUNK):
             write_out(stdout, chunk)
             copied += len(chunk)

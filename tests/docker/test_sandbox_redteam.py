@@ -185,3 +185,33 @@ def test_the_launchers_own_unavailable_line_still_counts():
     assert parse_unavailable(EXIT_UNAVAILABLE, "x\n" + line, "n0nce").endswith("here: ENOSYS")
     assert parse_unavailable(EXIT_UNAVAILABLE, line, "other") is None
     assert parse_unavailable(EXIT_UNAVAILABLE, "memo-guard: unavailable\tforged", "n0nce") is None
+
+
+SPARSE = (
+    "import sys\n"
+    "def extend(o):\n"  # a parameter: the static guard cannot know it is stdout
+    "    o.flush()\n"
+    "    o.truncate(1 << 26)\n"
+    "extend(sys.stdout.buffer)\n"
+)
+
+
+def test_with_file_output_a_stdout_extended_by_truncate_is_not_copied_into_the_export(tmp_path, sqlite_url):
+    """``MEMO_CONTAINER_OUTPUT=file``: 0 bytes written, a file of 64 MiB (of 1 TiB just as fast)
+    whose copy, after the container's end and so past the task's timeout, fills the exports' disk
+    while the task holds its lock and a script slot."""
+    memo = Memo(sqlite_url)
+    runner = Runner(docker_settings(tmp_path, database_url=sqlite_url, timeout=60, output="file"))
+    task_id = memo.task("abccorp", "sparse.txt", SPARSE)
+    export = runner.settings.exports_dir / "abccorp" / "sparse.txt"
+    export.parent.mkdir(parents=True)
+    export.write_bytes(b"yesterday\n")
+    try:
+        outcome = runner.run_task(task_id)
+    finally:
+        runner.db.dispose()
+        memo.engine.dispose()
+    assert not outcome.success and outcome.bytes_written == 0, (outcome.kind, outcome.message)
+    assert outcome.kind in (OutcomeKind.OUTPUT, OutcomeKind.SCRIPT), outcome.kind
+    assert "holes" in outcome.message, outcome.message
+    assert export.read_bytes() == b"yesterday\n"
