@@ -44,6 +44,19 @@ def without_controls(text: str, *, keep_newlines: bool = False) -> str:
     return pattern.sub(lambda m: _escape(m.group()), text)
 
 
+def shown_part(text: str) -> str:
+    """One part of a ``<client>/<file>`` label: ``shown_name``, and ``/`` as ``\\x2f`` (a username
+    ``victim/report.xml``, refused later, must not name a run as if it were victim's).
+
+    Args:
+        text: a username or a file name as stored.
+
+    Returns:
+        The part as operators are shown it.
+    """
+    return shown_name(text).replace("/", "\\x2f")
+
+
 def shown_name(text: str) -> str:
     """A name from a row (a client's username, a file name) as operators are shown it: every
     invisible or line-breaking character escaped, so that it cannot pass for another name or

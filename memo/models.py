@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from memo.display import shown_name
+from memo.display import shown_part
 from memo.errors import OutcomeKind
 
 FREQUENCIES = ("D", "W", "M", "Y")
@@ -31,8 +31,8 @@ class Task:
     @property
     def label(self) -> str:
         """How operators name a task: ``<username>/<file_name>``, shown (``memo.display``: a
-        name's control and invisible characters escaped; it names no path)."""
-        return shown_name(f"{self.username}/{self.file_name}")
+        name's control and invisible characters and path separators escaped; it names no path)."""
+        return f"{shown_part(self.username)}/{shown_part(self.file_name)}"
 
     @property
     def script_name(self) -> str:

@@ -234,3 +234,15 @@ def test_a_hostile_script_name_in_a_refusal_brings_no_control_characters(prefect
     assert not _controls(row.message), repr(row.message)
     run = _final_run_of(task_id)
     assert not _controls(run.state.message), repr(run.state.message)
+
+
+def test_a_username_with_a_slash_does_not_name_its_run_as_another_clients(prefect_harness, serve, smemo):
+    task_id = smemo.task("victim/report.xml", "x.txt", "print('x')")  # refused: a path separator
+    url, _ = serve(smemo.url, run="prefect")
+
+    assert httpx.get(f"{url}/runtask/{task_id}", timeout=120).status_code == 500
+
+    run = _final_run_of(task_id)
+    assert run.name.count("/") == 1 and not run.name.startswith("victim/"), run.name
+    row = artifact_of(run.id)["row"]
+    assert row["client"] != "victim" and row["task"] == "x.txt", row
