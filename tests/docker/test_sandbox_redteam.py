@@ -215,3 +215,45 @@ def test_with_file_output_a_stdout_extended_by_truncate_is_not_copied_into_the_e
     assert outcome.kind in (OutcomeKind.OUTPUT, OutcomeKind.SCRIPT), outcome.kind
     assert "holes" in outcome.message, outcome.message
     assert export.read_bytes() == b"yesterday\n"
+
+
+def test_a_runner_made_container_keeps_every_lock_down(box, api):
+    """Through the runner (guard, launcher, egress relay: what the split's modules assemble), with a
+    hostile-looking file name in its labels: no network but the relay's sockets, read-only root
+    and mounts, no capability, no new privileges, pids/memory limits, non-root, the runner's own
+    environment kept out."""
+    import os
+
+    memo, runner = box
+    task_id = memo.task("abccorp", "lockdown\u202e.txt", "import time\ntime.sleep(4)\nprint('ok')\n")
+    results = []
+    thread = threading.Thread(target=lambda: results.append(runner.run_task(task_id)))
+    os.environ["MEMO_SECRET_PROBE"] = "must-not-leak"
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        listed = []
+        while not listed and time.monotonic() < deadline:
+            listed = api.containers(filters={"label": f"org.oapen.memo.task-id={task_id}"})
+            time.sleep(0.1)
+        assert listed, "no container seen"
+        info = api.inspect_container(listed[0]["Id"])
+    finally:
+        thread.join(60)
+        del os.environ["MEMO_SECRET_PROBE"]
+    assert results and results[0].success, results
+    hc, config = info["HostConfig"], info["Config"]
+    assert hc["NetworkMode"] == "none"
+    assert hc["ReadonlyRootfs"] is True
+    assert hc["Privileged"] is False
+    dropped = {c.upper().removeprefix("CAP_") for c in hc.get("CapDrop") or []}
+    # Podman lists the default set it dropped (for cap_drop ALL), Docker says ALL
+    assert "ALL" in dropped or {"CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "NET_RAW", "KILL"} <= dropped, dropped
+    assert not hc.get("CapAdd")
+    assert any("no-new-privileges" in o for o in hc.get("SecurityOpt") or [])
+    assert hc["PidsLimit"] == runner.settings.container.pids_limit
+    assert hc["Memory"] > 0
+    assert config["User"] == "65534:65534"
+    assert not any(e.startswith(("MEMO_", "PREFECT_", "DOCKER_")) for e in config.get("Env") or [])
+    assert all(m["RW"] is False for m in info["Mounts"] if m.get("Type") == "bind"), info["Mounts"]
+    assert config["Labels"]["org.oapen.memo.task"] == "abccorp/lockdown\\u202e.txt"
