@@ -10,7 +10,8 @@ by one recorder thread in order, never waited for by the answer:
    if nothing deployed it), named ``<client>/<file>`` (``dry-run <client>/<file>``),
    tagged ``memo-http``, in state Running; the script's log lines go to it
    (``flows.run_logs.RunLogBridge``, kept until the run exists);
-2. when the run ends, its table artifact (key ``memo-task-<task id>``, the row the
+2. when the run ends, its table artifact (key ``memo-task-<task id>``, a dry run's
+   ``memo-task-<task id>-dry-run``, the row the
    engine's runs leave) and
 3. its final state, Completed or Failed with the reason: the UI shows it with the others,
    and the ``memo: HTTP task failed`` automation (``flows.notifications``) hears it.
@@ -249,7 +250,7 @@ class FlowRunRecorder:
 
         try:
             client.create_artifact(ArtifactCreate(
-                key=artifact_key(outcome.task_id), type="table", description=ARTIFACT_DESCRIPTION,
+                key=artifact_key(outcome.task_id, outcome.dry_run), type="table", description=ARTIFACT_DESCRIPTION,
                 data=json.dumps([outcome_row(outcome)]), flow_run_id=flow_run_id))
         except Exception as exc:  # noqa: BLE001 - the state matters more than the artifact
             log.warning("task %s: Prefect failed to make its artifact (%s: %s); its state is still set",

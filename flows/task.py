@@ -46,9 +46,12 @@ from memo.settings import Settings
 ARTIFACT_DESCRIPTION = "memo-task outcome"
 
 
-def artifact_key(task_id: str) -> str:
-    """The key a task's ``memo-task`` artifacts are kept under (Prefect allows a-z, 0-9, -)."""
-    return "memo-task-" + "".join(c for c in task_id.lower() if c.isalnum() or c == "-")
+def artifact_key(task_id: str, dry_run: bool = False) -> str:
+    """The key a task's ``memo-task`` artifacts are kept under (Prefect allows a-z, 0-9, -):
+    ``memo-task-<id>``, ``memo-task-<id>-dry-run`` (a dry run's is never the latest of the real
+    runs' key, where it would pass for the export's outcome)."""
+    key = "memo-task-" + "".join(c for c in task_id.lower() if c in "0123456789abcdefghijklmnopqrstuvwxyz-")
+    return key + "-dry-run" if dry_run else key
 
 
 def _flow_run_name() -> str:
@@ -101,7 +104,7 @@ def memo_task(
         outcome = unit_outcome(task_id, label, state, started)
     finally:
         runner.db.dispose()
-    create_table_artifact([outcome_row(outcome)], key=artifact_key(task_id), description=ARTIFACT_DESCRIPTION)
+    create_table_artifact([outcome_row(outcome)], key=artifact_key(task_id, dry_run), description=ARTIFACT_DESCRIPTION)
     return finished_state(outcome)
 
 

@@ -246,3 +246,17 @@ def test_a_username_with_a_slash_does_not_name_its_run_as_another_clients(prefec
     assert run.name.count("/") == 1 and not run.name.startswith("victim/"), run.name
     row = artifact_of(run.id)["row"]
     assert row["client"] != "victim" and row["task"] == "x.txt", row
+
+
+def test_a_dry_runs_artifact_never_becomes_the_latest_of_the_real_runs_key(prefect_harness, serve, smemo):
+    """The key's latest artifact is what an operator reads as the task's outcome: a dry run after
+    a failed real run (its row says nothing of a dry run) must not show over it."""
+    task_id = smemo.task("abccorp", "shadow.txt", "print('x')")
+    url, _ = serve(smemo.url, run="prefect")
+
+    assert httpx.get(f"{url}/runtask/{task_id}", timeout=120).status_code == 200
+    assert httpx.get(f"{url}/dryruntask/{task_id}", timeout=120).status_code == 200
+
+    real, dry = _final_run_of(task_id), _final_run_of(task_id, dry_run=True)
+    assert artifact_of(real.id)["key"] == f"memo-task-{task_id}"
+    assert artifact_of(dry.id)["key"] != f"memo-task-{task_id}", artifact_of(dry.id)
