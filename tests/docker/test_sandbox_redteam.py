@@ -257,3 +257,27 @@ def test_a_runner_made_container_keeps_every_lock_down(box, api):
     assert not any(e.startswith(("MEMO_", "PREFECT_", "DOCKER_")) for e in config.get("Env") or [])
     assert all(m["RW"] is False for m in info["Mounts"] if m.get("Type") == "bind"), info["Mounts"]
     assert config["Labels"]["org.oapen.memo.task"] == "abccorp/lockdown\\u202e.txt"
+
+
+def test_an_xml_output_nesting_without_end_does_not_fill_the_runners_memory(tmp_path, sqlite_url):
+    """The well-formedness check runs in the runner's process: 12 MB of ``<a>`` were 500 MB of
+    expat's open elements there (300 MB of output, 13 GB: the runner killed, every run with it)."""
+    import resource
+
+    memo = Memo(sqlite_url)
+    runner = Runner(docker_settings(tmp_path, database_url=sqlite_url, timeout=60).model_copy(
+        update={"validate_exports": "xml"}))
+    task_id = memo.task("abccorp", "deep.xml", (
+        "import sys\n"
+        "sys.stdout.write('<?xml version=\"1.0\"?>')\n"
+        "for i in range(16):\n"
+        "    sys.stdout.write('<a>' * 250000)\n"))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        outcome = runner.run_task(task_id)
+    finally:
+        runner.db.dispose()
+        memo.engine.dispose()
+    grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert outcome.kind == OutcomeKind.OUTPUT and "too deep" in outcome.message, outcome.message
+    assert grew_mb < 100, f"the runner's peak memory grew by {grew_mb:.0f} MB"
