@@ -68,9 +68,16 @@ and runs no Python code without handlers, so nothing else allocates meanwhile): 
 element would count exactly but cost the check 3-4 times its speed."""
 
 
+MAX_XML_PENDING = 16 << 20
+"""Bytes of one unfinished token (a tag, a comment, a processing instruction) expat may keep
+waiting for its end. It re-reads them at every chunk: an attribute value 200 MB long cost the
+runner 250 MB and 30 s of CPU (1 GB: a quarter of an hour, past the task's timeout); text and
+CDATA are never kept."""
+
+
 class XmlCheck:
     """XML and RSS: expat, without handlers (no tree, no entities fetched), fed as it comes,
-    the memory it holds bounded (``MAX_XML_BLOCKS``)."""
+    the memory it holds bounded (``MAX_XML_BLOCKS``, ``MAX_XML_PENDING``)."""
 
     def __init__(self) -> None:
         self._parser = xml.parsers.expat.ParserCreate()
@@ -78,6 +85,7 @@ class XmlCheck:
         self._empty = True
         self._finished = False
         self._blocks = 0
+        self._fed = 0
 
     def feed(self, data: bytes) -> None:
         if self._problem is not None or not data:
@@ -87,7 +95,13 @@ class XmlCheck:
             before = sys.getallocatedblocks()
             self._parser.Parse(data, False)
             self._blocks += sys.getallocatedblocks() - before
-            if self._blocks > MAX_XML_BLOCKS:
+            self._fed += len(data)
+            parsed = self._parser.CurrentByteIndex  # where the token expat still waits for begins
+            if parsed >= 0 and self._fed - parsed > MAX_XML_PENDING:
+                self._problem = (f"output has an XML tag or comment longer than {MAX_XML_PENDING >> 20} MiB "
+                                 f"(from line {self._parser.CurrentLineNumber}): refused")
+                self._parser = None
+            elif self._blocks > MAX_XML_BLOCKS:
                 self._problem = ("output nests XML elements too deep (checking it would hold more than "
                                  f"{MAX_XML_BLOCKS} blocks of the runner's memory, at line "
                                  f"{self._parser.CurrentLineNumber}): refused")

@@ -281,3 +281,24 @@ def test_an_xml_output_nesting_without_end_does_not_fill_the_runners_memory(tmp_
     grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert outcome.kind == OutcomeKind.OUTPUT and "too deep" in outcome.message, outcome.message
     assert grew_mb < 100, f"the runner's peak memory grew by {grew_mb:.0f} MB"
+
+
+def test_an_xml_tag_that_never_ends_is_refused_before_it_costs_the_runner(tmp_path, sqlite_url):
+    """expat keeps an unfinished token and re-reads it at every chunk: an attribute value of 200 MB
+    cost the runner 250 MB and 30 s of CPU (1 GB: a quarter of an hour)."""
+    memo = Memo(sqlite_url)
+    runner = Runner(docker_settings(tmp_path, database_url=sqlite_url, timeout=60).model_copy(
+        update={"validate_exports": "xml"}))
+    task_id = memo.task("abccorp", "tag.xml", (
+        "import sys\n"
+        "sys.stdout.write('<?xml version=\"1.0\"?><a b=\"')\n"
+        "for i in range(48):\n"
+        "    sys.stdout.write('x' * (1 << 20))\n"))
+    started = time.monotonic()
+    try:
+        outcome = runner.run_task(task_id)
+    finally:
+        runner.db.dispose()
+        memo.engine.dispose()
+    assert outcome.kind == OutcomeKind.OUTPUT and "longer than" in outcome.message, outcome.message
+    assert time.monotonic() - started < 20
