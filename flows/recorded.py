@@ -49,7 +49,7 @@ from flows.notifications import emit_shrank
 from flows.task import ARTIFACT_DESCRIPTION, artifact_key, final_message
 from flows.units import outcome_row, run_name
 from memo.models import RunOutcome
-from memo.errors import DatabaseError
+from memo.errors import DatabaseError, OutcomeKind
 from memo.runner import Runner, now_local
 
 log = logging.getLogger("memo.api")
@@ -96,6 +96,8 @@ class FlowRunRecorder:
 
         Raises:
             DatabaseError: as ``Runner.run_task`` (the runlog row could not be written).
+            Exception: whatever else ``Runner.run_task`` raised (a fault of ours); the record
+                ends Failed with it.
         """
         run = _RecordedRun(self, task_id, dry_run)
         try:
@@ -103,6 +105,11 @@ class FlowRunRecorder:
         except DatabaseError as exc:  # the run ended, its runlog row not written: its record ends too
             run.finish(RunOutcome(task_id, False, exc.message, now_local(runner.settings), kind=exc.kind,
                                   dry_run=dry_run, label=run.label))
+            raise
+        except BaseException as exc:  # a fault of ours: the record ends Failed, not Running for good
+            run.finish(RunOutcome(task_id, False, f"the runner failed: {type(exc).__name__}: {exc}",
+                                  now_local(runner.settings), kind=OutcomeKind.ERROR, dry_run=dry_run,
+                                  label=run.label))
             raise
         run.finish(outcome)
         return outcome

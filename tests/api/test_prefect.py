@@ -354,3 +354,23 @@ def test_serve_has_abandoned_runs_marked_crashed_as_soon_as_prefect_answers(pref
         wait_until(lambda: memo_task_runs()["left/running.txt"].state.is_crashed(), timeout=30)
     finally:
         runs.close()
+
+
+def test_a_fault_of_the_runner_ends_its_record_failed_not_running(tmp_path, smemo, recorder, monkeypatch):
+    """Not a MemoError (a bug of ours after the row was read): the record still ends, Failed."""
+    created, ended = [], []
+    recorder.create = lambda client, task_id, name, dry_run: created.append(name) or "flow-run-bug"
+    recorder.end = lambda client, flow_run_id, outcome: ended.append((flow_run_id, outcome.success,
+                                                                     outcome.kind, outcome.message))
+    runner = _runner(tmp_path, smemo.url)
+
+    def broken(*args, **kwargs):
+        raise KeyError("tree")
+
+    monkeypatch.setattr(runner, "_run", broken)
+    task_id = smemo.task("abccorp", "bug.txt", "print('x')")
+    with pytest.raises(KeyError):
+        recorder.record(runner, task_id, dry_run=False, lock_wait=0)
+    assert recorder.flush(10)
+    assert created == ["abccorp/bug.txt"]
+    assert ended == [("flow-run-bug", False, "error", "the runner failed: KeyError: 'tree'")]
