@@ -66,8 +66,14 @@ class Notice:
     body: str
 
 
+PLAIN = " | replace('<', '‹') | replace('>', '›')"
+"""Shown, not acted on: what scripts and rows wrote (a reason's stderr tail, a client's name)
+reaches chat and mail with ``<``/``>`` as ‹ ›, so that ``<!channel>`` pings nobody and
+``<https://…|text>`` is no disguised link (Slack's markup; HTML mail alike)."""
 STATE = "{{ event.resource['prefect.state-name'] }}"
-MESSAGE = "{{ event.resource['prefect.state-message'] }}"
+MESSAGE = "{{ event.resource['prefect.state-message']" + PLAIN + " }}"
+NAME = "{{ event.resource.name" + PLAIN + " }}"
+FLOW_RUN = "{{ flow_run.name" + PLAIN + " }}"
 
 NOTICES = (
     Notice(
@@ -76,8 +82,8 @@ NOTICES = (
         events=tuple(f"prefect.flow-run.{s}" for s in FAILED_STATES),
         match={"prefect.resource.id": "prefect.flow-run.*"},
         match_related={"prefect.resource.role": "flow", "prefect.resource.name": "memo-nightly"},
-        subject="MEMO: night {{ event.resource.name }} " + STATE,
-        body=f"MEMO night {{{{ event.resource.name }}}} ended {STATE} at {{{{ event.occurred }}}}:\n{MESSAGE}",
+        subject="MEMO: night " + NAME + " " + STATE,
+        body=f"MEMO night {NAME} ended {STATE} at {{{{ event.occurred }}}}:\n{MESSAGE}",
     ),
     Notice(
         name="memo: task failed",
@@ -85,9 +91,9 @@ NOTICES = (
         events=tuple(f"prefect.task-run.{s}" for s in FAILED_STATES),
         match={"prefect.resource.id": "prefect.task-run.*"},
         match_related={"prefect.resource.role": "flow", "prefect.resource.name": ["memo-nightly", "memo-task"]},
-        subject="MEMO: task {{ event.resource.name }} " + STATE,
-        body=(f"MEMO task {{{{ event.resource.name }}}} ended {STATE} at {{{{ event.occurred }}}} "
-              f"(flow run {{{{ flow_run.name }}}}):\n{MESSAGE}"),
+        subject="MEMO: task " + NAME + " " + STATE,
+        body=(f"MEMO task {NAME} ended {STATE} at {{{{ event.occurred }}}} "
+              f"(flow run {FLOW_RUN}):\n{MESSAGE}"),
     ),
     Notice(
         name="memo: HTTP task failed",
@@ -96,8 +102,8 @@ NOTICES = (
         match={"prefect.resource.id": "prefect.flow-run.*"},
         match_related=[{"prefect.resource.role": "flow", "prefect.resource.name": "memo-task"},
                        {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.memo-http"}],
-        subject="MEMO: task {{ event.resource.name }} " + STATE,
-        body=(f"MEMO task {{{{ event.resource.name }}}} ended {STATE} at {{{{ event.occurred }}}} "
+        subject="MEMO: task " + NAME + " " + STATE,
+        body=(f"MEMO task {NAME} ended {STATE} at {{{{ event.occurred }}}} "
               f"(asked for over HTTP):\n{MESSAGE}"),
     ),
     Notice(
@@ -107,9 +113,9 @@ NOTICES = (
         events=(SHRANK_EVENT,),
         match={"prefect.resource.id": "memo.task.*"},
         match_related={},
-        subject="MEMO: export {{ event.resource.name }} shrank",
-        body=("MEMO task {{ event.resource.name }} at {{ event.occurred }} (flow run {{ flow_run.name }}): "
-              "{{ event.payload.warning }}"),
+        subject="MEMO: export " + NAME + " shrank",
+        body=(f"MEMO task {NAME} at {{{{ event.occurred }}}} (flow run {FLOW_RUN}): "
+              "{{ event.payload.warning" + PLAIN + " }}"),
     ),
 )
 

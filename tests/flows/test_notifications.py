@@ -165,7 +165,8 @@ def test_a_failed_task_the_failed_night_and_a_shrunk_export_reach_the_webhook(
 
     receiver, block = webhook
     assert _command(api, tmp_path, "notifications", "--block", block).returncode == 0
-    memo.task("abccorp", "broken.xml", "import sys\nprint('half')\nsys.exit(3)")
+    memo.task("abccorp", "broken.xml", "import sys\nprint('half')\n"  # its stderr: Slack markup
+              "sys.stderr.write('<!channel> see <https://evil.example|the fix>\\n')\nsys.exit(3)")
     memo.task("abccorp", "fine.xml", "print('<fine/>')")
     shrinking = memo.task("defgroup", "catalog.xml", f"print({'<c>' + 'x' * 893 + '</c>'!r}, end='')")
     settings = make_settings(tmp_path, database_url)
@@ -186,6 +187,8 @@ def test_a_failed_task_the_failed_night_and_a_shrunk_export_reach_the_webhook(
     task_at, task = receiver.wait_for("abccorp/broken.xml", "Failed", "exited with code 3")
     assert task["subject"] == "MEMO: task abccorp/broken.xml Failed", task
     assert f"(flow run night-{NIGHT})" in task["body"], task
+    assert "‹!channel› see ‹https://evil.example|the fix›" in task["body"], task  # shown, not acted on
+    assert "<" not in task["body"] + task["subject"], task
     night_at, night_failed = receiver.wait_for(f"night night-{NIGHT}", "2 of 3 task(s) succeeded")
     assert night_failed["subject"] == f"MEMO: night night-{NIGHT} Failed"
     assert "abccorp/broken.xml" in night_failed["body"]
