@@ -1,6 +1,8 @@
 """The real ``memo-taskrunner serve`` on MariaDB: its first dry run comes quickly on a fresh
-PREFECT_HOME, and it ends within 10 s of SIGTERM whatever state Prefect is in, a run in
-flight stopped cleanly (the previous export untouched, a runlog row saying "Stopped").
+PREFECT_HOME, its temporary Prefect server requires auth (issue 12) and carries the HTTP runs,
+the catch-up and the served deployments, and it ends within 10 s of SIGTERM whatever state
+Prefect is in, a run in flight stopped cleanly (the previous export untouched, a runlog row
+saying "Stopped").
 
 Times on the shared 2-core test host (loaded by other test runs): the fresh-home test 35-90 s
 (the temporary server's first start dominates), the killed server 55 s (its own server's start),
@@ -9,7 +11,9 @@ the hung API 15-20 s, the temporary server still starting 10-15 s, the deadline 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -84,12 +88,21 @@ class Served:
             time.sleep(0.05)
         return time.monotonic() - self.started
 
-    def get_in_background(self, path: str) -> dict:
+    def wait_for_pattern(self, pattern: str, timeout: float) -> str:
+        """The output once the regular expression ``pattern`` matches in it."""
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.output):
+            assert self.proc.poll() is None, f"serve ended ({self.proc.returncode}):\n{self.output}"
+            assert time.monotonic() < deadline, f"no {pattern!r} within {timeout} s:\n{self.output[-4000:]}"
+            time.sleep(0.05)
+        return self.output
+
+    def get_in_background(self, path: str, headers: dict | None = None) -> dict:
         answer: dict = {}
 
         def get() -> None:
             try:
-                response = httpx.get(self.url(path), timeout=60)
+                response = httpx.get(self.url(path), timeout=60, headers=headers)
                 answer.update(status=response.status_code, json=response.json())
             except httpx.HTTPError as exc:
                 answer.update(error=repr(exc))
@@ -181,13 +194,13 @@ def prefect_server(tmp_path):
         proc.wait()
 
 
-def _run_in_flight(serve: Served, memo) -> tuple[str, dict]:
+def _run_in_flight(serve: Served, memo, headers: dict | None = None) -> tuple[str, dict]:
     """A real run (not a dry run) of a script that sleeps, started and running; the task id
     and the background request's answer."""
     task_id = memo.task("abccorp", "sleeper.xml", SLEEPER)
     (serve.exports / "abccorp").mkdir(parents=True, exist_ok=True)
     (serve.exports / "abccorp" / "sleeper.xml").write_text(OLD_EXPORT)
-    answer = serve.get_in_background(f"/runtask/{task_id}")
+    answer = serve.get_in_background(f"/runtask/{task_id}", headers=headers)
     serve.wait_for("script begun", timeout=60)
     return task_id, answer
 
@@ -204,15 +217,32 @@ def _assert_stopped_cleanly(serve: Served, memo, task_id: str, answer: dict, too
     assert answer.get("status") == 500 and "Stopped after" in answer["json"]["message"], answer
 
 
+TEMPORARY_SERVER = re.compile(r"Starting temporary server on (http://127\.0\.0\.1:\d+)")
+TOKEN = "test-token"
+
+
 @ON_MARIADB
-def test_first_dry_run_is_quick_on_a_fresh_prefect_home_and_sigterm_stops_a_run_in_flight(served, memo):
+def test_serve_on_a_fresh_prefect_home_answers_at_once_then_runs_its_temporary_server_with_auth(
+        served, memo, tmp_path):
     """No PREFECT_API_URL, a fresh PREFECT_HOME: the temporary in-process server starts in the
     background (15 s and more); the first dry run does not wait for it. Then, with that server
-    up, SIGTERM during a run through Prefect."""
-    task_id = memo.task("abccorp", "quick.xml", "print('<quick/>')")
-    serve = served()
+    up: it is the one temporary server (the served deployments' child uses it too), it refuses
+    requests without the per-process auth string, and the HTTP runs and the catch-up (a night
+    recorded long ago and a yearly cron: 1 January is caught up) go through it. Last, SIGTERM
+    during a run through Prefect stops it cleanly.
+
+    (One ``serve`` for all of it: each start of one costs a temporary server's first start.)"""
+    from memo.catchup import record_night
+
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    far = dt.date(2099, 1, 1)  # not due on the caught-up night
+    task_id = memo.task("abccorp", "quick.xml", "print('<quick/>')", start_date=far)
+    temp_id = memo.task("unipress", "temp.xml", "print('<temp/>')", start_date=far)  # not abccorp's folder
+    record_night(tmp_path / "work", dt.date(2000, 1, 1))
+    serve = served(MEMO_HTTP_TOKEN=TOKEN, MEMO_PREFECT_SERVE="yes", MEMO_SCHEDULE_CRON="0 0 1 1 *",
+                   MEMO_TIMEZONE="Europe/Amsterdam", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
     serve.wait_for("Uvicorn running", timeout=FIRST_DRY_RUN_WITHIN)
-    response = httpx.get(serve.url(f"/dryruntask/{task_id}"), timeout=FIRST_DRY_RUN_WITHIN)
+    response = httpx.get(serve.url(f"/dryruntask/{task_id}"), timeout=FIRST_DRY_RUN_WITHIN, headers=bearer)
     answered = time.monotonic() - serve.started
     assert response.status_code == 200, response.text
     assert (serve.exports / "tmp" / "abccorp_quick.xml").read_text() == "<quick/>\n"
@@ -220,8 +250,26 @@ def test_first_dry_run_is_quick_on_a_fresh_prefect_home_and_sigterm_stops_a_run_
     print(f"first dry run answered {answered:.1f} s after serve started")
 
     serve.wait_for("serving memo-nightly and memo-task", timeout=120)  # the temporary server is up
-    sleeper, answer = _run_in_flight(serve, memo)
+    answer = httpx.get(serve.url(f"/runtask/{temp_id}"), timeout=240, headers=bearer)
+    assert answer.status_code == 200, answer.text
+    serve.wait_for_pattern(r"catch-up of night \d{4}-01-01 ended Completed", timeout=240)
+    text = serve.wait_for_pattern(r"Your deployments are being served", timeout=240)
+    servers = TEMPORARY_SERVER.findall(text)
+    assert len(servers) == 1, text[-4000:]  # one, started before any thread; the child uses it too
+    base = servers[0]
+    assert f"POST {base}/api/deployments/ \"HTTP/1.1 201" in text  # the child registered its deployments
+    refused = httpx.post(f"{base}/api/block_documents/filter", json={"include_secrets": True}, timeout=10)
+    assert refused.status_code == 401, refused.text
+    assert httpx.get(f"{base}/api/health", timeout=10).status_code == 200
+    assert (serve.exports / "unipress" / "temp.xml").read_text() == "<temp/>\n"
+
+    sleeper, answer = _run_in_flight(serve, memo, headers=bearer)
     serve.wait_for("sleeper.xml: recorded as memo-task flow run", timeout=30)  # this run goes through Prefect
+    before_sigterm = serve.output
+    assert serve.proc.poll() is None  # still serving, seconds after its deployments were served
+    assert "Prefect could not run task" not in before_sigterm and "failed to record" not in before_sigterm, \
+        before_sigterm[-4000:]
+    assert "401 Unauthorized" not in before_sigterm, before_sigterm[-4000:]
     took = serve.sigterm()
     print(f"serve ended {took:.1f} s after SIGTERM")
     _assert_stopped_cleanly(serve, memo, sleeper, answer, took)

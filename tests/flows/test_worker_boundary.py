@@ -7,7 +7,10 @@ serves clients that send ``PREFECT_API_AUTH_STRING``; ``doctor`` tells the close
 an open one; and a guard-clean script, run by a worker started as deploy/memo-worker.service
 starts it (pool ``memo-process``, ``prefect deploy --all``, a ``memo-task`` flow run), reaches
 the Prefect API neither with nor without the credentials, while the same probes from the
-host do.
+host do; and the same for ``memo-taskrunner serve`` started as deploy/memo-http.service starts
+it next to that server: the HTTP API wants the bearer token by default, and a guard-clean script
+run through ``GET /runtask/{id}`` in a real container reaches neither the Prefect API (with or
+without the credentials) nor the runner's HTTP API, while the same probes from the host do.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -28,12 +32,15 @@ from tests.control_plane import (
     Unit,
     assert_closed,
     export_of,
+    free_port,
     guard_is_clean,
+    http_targets,
     make_host,
     memo_env_for,
     prefect_targets,
     probe_from_host,
     probe_script,
+    wait_http,
 )
 from tests.flows.conftest import stop_process_group
 
@@ -50,7 +57,8 @@ HELLO_FLOW = (
 
 @pytest.fixture(scope="module")
 def closed(tmp_path_factory):
-    """(host, memo): a host set up as the README says, its Prefect server running, a MEMO database."""
+    """(host, memo): a host set up as the README says, its Prefect server running, a MEMO database
+    (memo.env names a free port for the HTTP API of ``serve``)."""
     import sqlalchemy as sa
 
     from memo import schema
@@ -61,7 +69,7 @@ def closed(tmp_path_factory):
     schema.create_schema(engine)
     engine.dispose()
     tmp = tmp_path_factory.mktemp("control-plane")
-    host = make_host(tmp, **memo_env_for(tmp, url))
+    host = make_host(tmp, **memo_env_for(tmp, url, MEMO_HTTP_PORT=str(free_port())))
     server = PrefectServerUnit(host)
     memo = Memo(url)
     try:
@@ -124,14 +132,7 @@ def _doctor(env: dict) -> subprocess.CompletedProcess:
 def test_doctor_tells_the_closed_api_from_an_open_one(closed, prefect_harness, tmp_path):
     host, _ = closed
     closed_env = host.operator_env(MEMO_CONTAINER_NETWORK="none")
-    out = _doctor(closed_env)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "ok    Prefect API" in out.stdout and "WARN" not in out.stdout, out.stdout
-
     without = {k: v for k, v in closed_env.items() if k != "PREFECT_API_AUTH_STRING"}
-    out = _doctor(without)
-    assert out.returncode == 1 and "FAIL  Prefect API: " in out.stdout and "(401)" in out.stdout, out.stdout
-
     # a Prefect profile (`prefect config set ...`) instead of the environment is read too:
     # its URL is probed, with its (here stale) auth string
     profile_home = tmp_path / "prefect-home"
@@ -140,15 +141,26 @@ def test_doctor_tells_the_closed_api_from_an_open_one(closed, prefect_harness, t
         f'active = "memo"\n[profiles.memo]\nPREFECT_API_URL = "{host.prefect_url}"\n'
         'PREFECT_API_AUTH_STRING = "memo:rotated-away"\n')
     by_profile = {k: v for k, v in without.items() if k != "PREFECT_API_URL"}
-    out = _doctor(dict(by_profile, PREFECT_HOME=str(profile_home)))
-    assert out.returncode == 1 and "refuses this PREFECT_API_AUTH_STRING (401)" in out.stdout, out.stdout
-
     # an open API (the session's harness), the host network, no token on a public address:
     # three warnings, and the exit status is still 0 (a night would run)
     opened = dict(without, PREFECT_API_URL=prefect_harness, MEMO_CONTAINER_NETWORK="host",
                   MEMO_HTTP_HOST="0.0.0.0")
     del opened["MEMO_HTTP_TOKEN"]
-    out = _doctor(opened)
+    envs = [closed_env, without, dict(by_profile, PREFECT_HOME=str(profile_home)), opened]
+    with ThreadPoolExecutor(len(envs)) as pool:  # four separate `doctor` processes, side by side
+        closed_out, without_out, profile_out, opened_out = pool.map(_doctor, envs)
+
+    out = closed_out
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ok    Prefect API" in out.stdout and "WARN" not in out.stdout, out.stdout
+
+    out = without_out
+    assert out.returncode == 1 and "FAIL  Prefect API: " in out.stdout and "(401)" in out.stdout, out.stdout
+
+    out = profile_out
+    assert out.returncode == 1 and "refuses this PREFECT_API_AUTH_STRING (401)" in out.stdout, out.stdout
+
+    out = opened_out
     assert out.returncode == 0, out.stdout + out.stderr
     warnings = [line for line in out.stdout.splitlines() if line.startswith("WARN  ")]
     assert [w.split(":")[0] for w in warnings] == ["WARN  container network", "WARN  Prefect API", "WARN  HTTP API"]
@@ -183,3 +195,30 @@ def test_a_script_run_by_the_worker_reaches_no_control_plane(closed, tmp_path):
 
     exports = Path(host.memo_env["MEMO_EXPORTS_DIR"])
     assert_closed(export_of(exports, "abccorp", "worker-probe.json"), probe_from_host(targets))
+
+
+def test_a_script_run_through_serve_reaches_no_control_plane(closed, tmp_path):
+    host, memo = closed
+    http_url = f"http://127.0.0.1:{host.memo_env['MEMO_HTTP_PORT']}"
+    token = host.secrets["MEMO_HTTP_TOKEN"]
+    targets = {**prefect_targets(host.prefect_url, host.secrets["PREFECT_API_AUTH_STRING"]),
+               **http_targets(http_url, token)}
+    script = probe_script(targets)
+    guard_is_clean(script, tmp_path)
+    task_id = memo.task("abccorp", "serve-probe.json", script, sql=None, start_date=dt.date(2099, 1, 1))
+
+    log = tmp_path / "memo-http.log"
+    serve = Unit.read("memo-http.service").start(host, log)
+    try:
+        wait_http(f"{http_url}/health", serve, log)
+        assert httpx.get(f"{http_url}/runtask/{task_id}", timeout=30).status_code == 401  # token by default
+        answer = httpx.get(f"{http_url}/runtask/{task_id}", headers={"Authorization": f"Bearer {token}"},
+                           timeout=180)
+        assert answer.status_code == 200, answer.text + log.read_text(errors="replace")[-4000:]
+        assert answer.json()["success"] is True
+        from_host = probe_from_host(targets)
+    finally:
+        stop_process_group(serve)
+    output = log.read_text(errors="replace")
+    assert "Prefect could not run task" not in output and "failed to record" not in output, output[-4000:]
+    assert_closed(export_of(Path(host.memo_env["MEMO_EXPORTS_DIR"]), "abccorp", "serve-probe.json"), from_host)
