@@ -10,7 +10,8 @@ from memo.locks import task_lock
 from memo.rollback import roll_back
 from memo.settings import Settings
 from tests.test_cli import cli
-from tests.test_export_rules import DEFAULTS, printing, set_output
+from tests.conftest import make_settings
+from tests.test_export_rules import DEFAULTS, printing, run, set_output
 
 
 @pytest.fixture
@@ -25,15 +26,20 @@ def env(tmp_path, database_url):
 
 
 def three_nights(memo, env, tmp_path):
-    """A task run three times, a night apart: the export and two kept versions."""
+    """A task run three times, a night apart: the export and two kept versions.
+
+    The nights run on the runner in this process, with the settings ``env`` gives the commands
+    (the subject here is ``history`` and ``rollback``; ``run-task`` has tests of its own, and
+    one run of it below)."""
+    settings = make_settings(tmp_path, env["MEMO_DATABASE_URL"], timezone=env["MEMO_TIMEZONE"], **DEFAULTS)
     export = tmp_path / "exports" / "abccorp" / "h.xml"
     task_id = memo.task("abccorp", "h.xml", printing("<night n='1'/>"))
     for n in (1, 2, 3):
         if n > 1:
             os.utime(export, (1_764_640_800 + n * 86400,) * 2)  # 2025-12-02 02:00 UTC + n days
             set_output(memo, "abccorp", "h.xml", f"<night n='{n}'/>")
-        out = cli("run-task", task_id, env=env)
-        assert out.returncode == 0, out.stderr
+        outcome = run(memo, settings, task_id)
+        assert outcome.success, outcome.message
     return task_id, export
 
 
