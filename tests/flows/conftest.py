@@ -34,7 +34,8 @@ def prefect_env(**extra) -> dict[str, str]:
 
 
 def stop_process_group(proc: subprocess.Popen) -> None:
-    """Stop a process group we started: SIGTERM twice (a Prefect worker needs two), then SIGKILL."""
+    """Stop a process group we started: SIGTERM twice, a second apart unless the leader ended
+    sooner (a Prefect worker needs two), then SIGKILL if it is still there 10 s later."""
     if proc.poll() is not None:
         return
     for _ in range(2):
@@ -42,7 +43,10 @@ def stop_process_group(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGTERM)
         except ProcessLookupError:
             return
-        time.sleep(1)
+        try:
+            proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            continue
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
