@@ -11,6 +11,7 @@ the hung API 15-20 s, the temporary server still starting 10-15 s, the deadline 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -168,30 +169,53 @@ def served(tmp_path, database_url):
         s.kill()
 
 
+class _PrefectServerProcess:
+    """A Prefect API server of its own (as ``prefect server start`` runs it, without the UI), started
+    when the module begins: its first start (the database's migrations, 15 s and more) overlaps
+    the tests before the one that uses it, at a lower priority until it answers."""
+
+    def __init__(self, home: Path):
+        self.port = _free_port()
+        env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "0",
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+        self.proc = subprocess.Popen(
+            ["nice", "-n", "10", sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}/api"
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None and time.monotonic() < deadline, "the Prefect server did not start"
+            time.sleep(0.2)
+        with contextlib.suppress(OSError):  # back to the normal priority (needs root, as CI has)
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, 0)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prefect_server_process(tmp_path_factory):
+    server = _PrefectServerProcess(tmp_path_factory.mktemp("prefect-server"))
+    yield server
+    server.kill()
+
+
 @pytest.fixture
-def prefect_server(tmp_path):
-    """A Prefect API server of its own (as ``prefect server start`` runs it, without the UI);
-    the test kills it."""
-    port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-server"), "PREFECT_UI_ENABLED": "0",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "error"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "the Prefect server did not start"
-        time.sleep(0.2)
-    yield proc, url
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+def prefect_server(_prefect_server_process):
+    """(process, API URL) of the module's own Prefect server, up; the test kills it."""
+    _prefect_server_process.wait()
+    yield _prefect_server_process.proc, _prefect_server_process.url
+    _prefect_server_process.kill()
 
 
 def _run_in_flight(serve: Served, memo, headers: dict | None = None) -> tuple[str, dict]:
