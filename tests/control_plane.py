@@ -187,6 +187,43 @@ class PrefectServerUnit:
         stop_process_group(self.proc)
 
 
+class ClosedPlane:
+    """A host set up as the README says (``make_host``), its Prefect server unit started, a MEMO
+    database on MariaDB; memo.env names a free port for the HTTP API of ``serve``. ``wait()``
+    until the server answers; ``stop()`` ends the server and drops the database."""
+
+    def __init__(self, tmp: Path):
+        import sqlalchemy as sa
+
+        from memo import schema
+        from tests.conftest import Memo, _mariadb_database
+
+        self._admin, self._name, url = _mariadb_database()
+        try:
+            engine = sa.create_engine(url)
+            schema.create_schema(engine)
+            engine.dispose()
+            self.host = make_host(tmp, **memo_env_for(tmp, url, MEMO_HTTP_PORT=str(free_port())))
+            self.server = PrefectServerUnit(self.host)
+        except BaseException:
+            self._drop()
+            raise
+        self.memo = Memo(url)
+
+    def wait(self) -> None:
+        self.server.wait()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.memo.engine.dispose()
+        self._drop()
+
+    def _drop(self) -> None:
+        with self._admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{self._name}`")
+        self._admin.dispose()
+
+
 # --- the probes ---------------------------------------------------------------------------------
 
 PROBE = '''\

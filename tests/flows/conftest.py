@@ -100,15 +100,47 @@ class PrefectServer:
 _server: PrefectServer | None = None
 
 
+_closed_plane = None  # tests/control_plane.ClosedPlane, started early for test_worker_boundary.py
+_closed_plane_wanted = False
+
+
 def pytest_collection_finish(session):
-    global _server
+    global _server, _closed_plane_wanted
     if any("tests/flows/test_deployments.py" in item.nodeid for item in session.items):
         _server = PrefectServer()
+    _closed_plane_wanted = any("tests/flows/test_worker_boundary.py" in item.nodeid for item in session.items)
+
+
+def pytest_runtest_setup(item):
+    """When the flows tests begin, start test_worker_boundary.py's host and Prefect server unit
+    (its start-up, 15 s and more, then overlaps the tests before it). A failure here is left to
+    that module's own fixture, which starts one itself."""
+    global _closed_plane, _closed_plane_wanted
+    if not _closed_plane_wanted or "tests/flows/test_worker_boundary.py" in item.nodeid:
+        return
+    _closed_plane_wanted = False
+    if os.environ.get("MEMO_TEST_SKIP_MARIADB") == "1":
+        return
+    from tests.control_plane import ClosedPlane
+
+    try:
+        _closed_plane = ClosedPlane(item.config._tmp_path_factory.mktemp("control-plane"))
+    except (Exception, pytest.skip.Exception):  # noqa: BLE001 - the module's fixture starts one and says why
+        _closed_plane = None
+
+
+def take_early_closed_plane():
+    """The ClosedPlane started when the flows tests began (once), or None."""
+    global _closed_plane, _closed_plane_wanted
+    plane, _closed_plane, _closed_plane_wanted = _closed_plane, None, False
+    return plane
 
 
 def pytest_sessionfinish(session, exitstatus):
     if _server is not None:
         _server.stop()
+    if _closed_plane is not None:
+        _closed_plane.stop()
 
 
 @pytest.fixture(scope="session")

@@ -24,19 +24,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Memo
 from tests.control_plane import (
     BIN,
     ROOT,
-    PrefectServerUnit,
+    ClosedPlane,
     Unit,
     assert_closed,
     export_of,
-    free_port,
     guard_is_clean,
     http_targets,
-    make_host,
-    memo_env_for,
     prefect_targets,
     probe_from_host,
     probe_script,
@@ -58,29 +54,16 @@ HELLO_FLOW = (
 @pytest.fixture(scope="module")
 def closed(tmp_path_factory):
     """(host, memo): a host set up as the README says, its Prefect server running, a MEMO database
-    (memo.env names a free port for the HTTP API of ``serve``)."""
-    import sqlalchemy as sa
+    (memo.env names a free port for the HTTP API of ``serve``); started when the flows tests
+    began (tests/flows/conftest.py), else now."""
+    from tests.flows.conftest import take_early_closed_plane
 
-    from memo import schema
-    from tests.conftest import _mariadb_database
-
-    admin, name, url = _mariadb_database()
-    engine = sa.create_engine(url)
-    schema.create_schema(engine)
-    engine.dispose()
-    tmp = tmp_path_factory.mktemp("control-plane")
-    host = make_host(tmp, **memo_env_for(tmp, url, MEMO_HTTP_PORT=str(free_port())))
-    server = PrefectServerUnit(host)
-    memo = Memo(url)
+    plane = take_early_closed_plane() or ClosedPlane(tmp_path_factory.mktemp("control-plane"))
     try:
-        server.wait()
-        yield host, memo
+        plane.wait()
+        yield plane.host, plane.memo
     finally:
-        server.stop()
-        memo.engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.dispose()
+        plane.stop()
 
 
 def _filter(host, headers: dict) -> httpx.Response:
