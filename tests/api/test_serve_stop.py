@@ -143,9 +143,31 @@ class Served:
         return took
 
     def kill(self) -> None:
+        """SIGKILL serve and every process under it (a test that failed mid-way left its
+        temporary Prefect server running otherwise)."""
         if self.proc.poll() is None:
+            left = _descendants(self.proc.pid)
             self.proc.kill()
             self.proc.wait()
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes under ``pid``, children first."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def _alive(pid: int) -> bool:
