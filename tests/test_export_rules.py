@@ -286,9 +286,12 @@ def test_a_checks_verdict_is_the_same_when_asked_again(file_name, text):
     assert (check.problem() is None) == (text in ("<a/>", "[1]"))
 
 
+@pytest.mark.xfail(strict=True, reason="known gap (2026-12-02): expat keeps every open element, so an output of "
+                   "31 MB of '<a>' grows the runner by ~1.2 GB; a depth bound by handlers costs 3x the check's "
+                   "speed, and a bound by sys.getallocatedblocks refused legitimate exports (other threads' "
+                   "allocations, distinct tag names: 2026-12-03 review); to be designed")
 def test_a_deeply_nested_xml_output_does_not_grow_the_runner():
-    """expat keeps every open element: 31 MB of '<a>' grew the runner by ~1.2 GB before the
-    check bounded the blocks it holds (memo.export_checks.MAX_XML_BLOCKS)."""
+    """expat keeps every open element: 31 MB of '<a>' grow the runner by ~1.2 GB."""
     import subprocess
     import sys
 
@@ -333,3 +336,30 @@ def test_bytes_no_parser_decodes_fail_the_run_not_the_runner(memo, rules_setting
     assert not outcome.success and outcome.kind == "output", outcome.message
     assert reason in outcome.message and outcome.message.endswith("previous export kept")
     assert export.read_text() == good
+
+
+def test_a_flat_xml_of_many_distinct_element_names_is_accepted_while_other_threads_allocate():
+    """What a memory bound on the check must never refuse: 250,000 distinct tag names (expat
+    keeps one entry per name) in a flat document, checked while another thread allocates."""
+    import threading
+
+    from memo.export_checks import XmlCheck
+
+    stop = threading.Event()
+
+    def allocate() -> None:
+        while not stop.is_set():
+            [[] for _ in range(1000)]
+
+    busy = threading.Thread(target=allocate, daemon=True)
+    busy.start()
+    try:
+        check = XmlCheck()
+        check.feed(b"<feed>")
+        for start in range(0, 250_000, 10_000):
+            check.feed("".join(f"<e{i}/>" for i in range(start, start + 10_000)).encode())
+        check.feed(b"</feed>")
+        assert check.problem() is None
+    finally:
+        stop.set()
+        busy.join()
