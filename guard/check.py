@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import gc
+import queue
 import threading
 import warnings
 from typing import Iterable
@@ -23,44 +24,59 @@ _CODE_MAX = 80
 _NULL = contextlib.nullcontext()
 
 
-PARSER_STACKS = (1 << 30, 64 << 20)
+PARSER_STACKS = (1 << 30, 512 << 20)
 """Stack sizes (bytes, reserved, not used) tried for the thread libcst parses on. Its native
 parser recurses once per dotted-name part and per ``or``/``and`` operand with no limit of its
-own: on a thread's usual 8 MiB, ``import a.a.….b`` of 25,000 parts (50 KB) overflowed the stack
-and the whole process died of SIGSEGV. The largest script (256 KiB) needs less than 256 MiB."""
-_stack_lock = threading.Lock()
+own: on a thread's usual 8 MiB (64 MiB for 260 KB), ``import a.a.….b`` overflowed the stack
+and the whole process died of SIGSEGV. The largest script (256 KiB) needs less than 256 MiB.
+Where neither can be had, scripts are refused, never parsed on a shallow stack."""
+_parser_lock = threading.Lock()
+_parser_calls: "queue.Queue | None" = None
 
 
-def _parse_module(source: str) -> cst.Module:
-    """``libcst.parse_module`` on a thread with a stack deep enough for any script we accept;
-    inline only where no such thread can be made."""
-    result: list = []
-
-    def parse() -> None:
-        try:
-            result.append((True, cst.parse_module(source)))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            result.append((False, exc))
-
-    thread = None
-    with _stack_lock:  # threading.stack_size is process-wide: set, start, put back
+def _parser_queue() -> "queue.Queue":
+    """The queue of the process's one parser thread, started on first use with a deep stack.
+    One thread for good: ``threading.stack_size`` is process-wide, so it is changed once (a
+    thread another part of the process starts at that moment may get the deep stack too:
+    reserved address space, not memory)."""
+    global _parser_calls
+    with _parser_lock:
+        if _parser_calls is not None:
+            return _parser_calls
+        calls: queue.Queue = queue.Queue()
         for size in PARSER_STACKS:
             try:
                 previous = threading.stack_size(size)
             except (ValueError, RuntimeError):
                 continue
             try:
-                thread = threading.Thread(target=parse, name="guard-parse", daemon=True)
-                thread.start()
-                break
+                threading.Thread(target=_parse_forever, args=(calls,), name="guard-parse", daemon=True).start()
             except RuntimeError:  # cannot reserve that much here: try less
-                thread = None
+                continue
             finally:
                 threading.stack_size(previous)
-    if thread is None:
-        parse()
-    else:
-        thread.join()
+            _parser_calls = calls
+            return calls
+        raise RuntimeError("no thread with a stack deep enough for libcst's parser could be made "
+                           f"({' or '.join(f'{s >> 20} MiB' for s in PARSER_STACKS)}): scripts are not parsed")
+
+
+def _parse_forever(calls: "queue.Queue") -> None:
+    while True:
+        source, done, result = calls.get()
+        try:
+            result.append((True, cst.parse_module(source)))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            result.append((False, exc))
+        done.set()
+
+
+def _parse_module(source: str) -> cst.Module:
+    """``libcst.parse_module`` on the parser thread (a stack deep enough for any script we
+    accept); raises ``RuntimeError`` where no such thread can be made (the script is refused)."""
+    done, result = threading.Event(), []
+    _parser_queue().put((source, done, result))
+    done.wait()
     ok, value = result[0]
     if not ok:
         raise value
