@@ -44,9 +44,15 @@ def without_controls(text: str, *, keep_newlines: bool = False) -> str:
     return pattern.sub(lambda m: _escape(m.group()), text)
 
 
+SLASHES = "/\u2215\u2044\uff0f\u29f8\u2571"
+"""``/`` and the characters that look like it (division and fraction slash, fullwidth solidus,
+big solidus, box-drawing diagonal): none may split a label's two parts to the eye."""
+
+
 def shown_part(text: str) -> str:
-    """One part of a ``<client>/<file>`` label: ``shown_name``, and ``/`` as ``\\x2f`` (a username
-    ``victim/report.xml``, refused later, must not name a run as if it were victim's).
+    """One part of a ``<client>/<file>`` label: ``shown_name``, and ``/`` as ``\\x2f``, its
+    look-alikes (``SLASHES``) as ``\\uXXXX`` (a username ``victim/report.xml`` or
+    ``victim∕report.xml``, refused later, must not name a run as if it were victim's).
 
     Args:
         text: a username or a file name as stored.
@@ -54,7 +60,10 @@ def shown_part(text: str) -> str:
     Returns:
         The part as operators are shown it.
     """
-    return shown_name(text).replace("/", "\\x2f")
+    shown = shown_name(text)
+    for slash in SLASHES:
+        shown = shown.replace(slash, f"\\u{ord(slash):04x}" if ord(slash) > 0xFF else "\\x2f")
+    return shown
 
 
 def shown_name(text: str) -> str:

@@ -268,3 +268,41 @@ def test_script_body_that_is_not_utf8_fails_clearly(tmp_path, sqlite_url):
     assert not outcome.success and outcome.kind == "invalid"
     assert "not valid UTF-8" in outcome.message
     assert memo.runlog(task_id)[-1].message == outcome.message
+
+
+@pytest.mark.parametrize("name", ["victim/report.xml", "victim\u2215report.xml", "victim\uff0freport.xml",
+                                  "victim\u2044report.xml"])
+def test_no_slash_or_look_alike_in_a_label_part_splits_it(name):
+    """A client named like another client's task must not read as ``victim/report.xml/x.txt``."""
+    from memo.display import SLASHES, shown_part
+
+    shown = shown_part(name)
+    assert not any(slash in shown for slash in SLASHES), shown
+    assert shown.startswith("victim\\") and shown.endswith("report.xml")
+
+
+def test_a_script_writing_exactly_the_logged_lines_has_them_all_and_no_notice():
+    """``LOG_LINES`` lines are all logged; the notice comes with the first line beyond them."""
+    import logging
+
+    from pathlib import Path
+
+    from memo.sandbox.base import SandboxJob, StderrTail
+
+    records: list[str] = []
+    logger = logging.getLogger("memo.test.stderr-tail")
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        exact = StderrTail(SandboxJob(tree=Path("."), timeout=1, name="j"), logger=logger, log_lines=5)
+        exact.feed(b"".join(b"line %d\n" % i for i in range(5)))
+        assert records == [f"[j] line {i}" for i in range(5)]
+        records.clear()
+        over = StderrTail(SandboxJob(tree=Path("."), timeout=1, name="j"), logger=logger, log_lines=5)
+        over.feed(b"".join(b"line %d\n" % i for i in range(8)))
+        assert records[:5] == [f"[j] line {i}" for i in range(5)] and len(records) == 6
+        assert "beyond the first 5 are not logged" in records[5]
+    finally:
+        logger.removeHandler(handler)

@@ -139,6 +139,7 @@ class StderrTail:
         self._size = 0
         self._partial = b""
         self._lines_left = log_lines
+        self._log_lines = log_lines
         self._lock = threading.Lock()
 
     def feed(self, data: bytes) -> None:
@@ -157,13 +158,14 @@ class StderrTail:
                 self._log(text)
 
     def _log(self, text: str) -> None:
-        if self._lines_left <= 0:
+        if self._lines_left < 0:
+            return
+        if self._lines_left == 0:  # the first line past LOG_LINES: said once, then no more
+            self._lines_left = -1
+            self.logger.info("[%s] … stderr lines beyond the first %d are not logged (the runlog keeps the tail)",
+                             self.label, self._log_lines, extra=self._extra)
             return
         self._lines_left -= 1
-        if self._lines_left == 0:
-            self.logger.info("[%s] … stderr lines beyond the first %d are not logged (the runlog keeps the tail)",
-                             self.label, LOG_LINES, extra=self._extra)
-            return
         # the run-time guard's notes on what a library was refused (mysql.connector probes
         # lsb_release at every connect): in the runlog's tail if the run fails, debug in the log
         level = logging.DEBUG if text.startswith(LIBRARY_NOTE) else logging.INFO
