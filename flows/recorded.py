@@ -25,7 +25,7 @@ for a Prefect that has gone (``flush`` waits, with a limit, for those that can).
 
 A process killed outright (SIGKILL, the OOM killer, a power cut) leaves its runs in flight
 Running. Each record carries a label naming the process that made it (``RECORDER_LABEL``:
-host, boot, pid, start time), and the next recorder on the host marks those whose process
+host, boot, pid namespace, pid, start time), and the next recorder on the host marks those whose process
 is gone Crashed before it records anything (``mark_abandoned``; ``serve`` asks for it as
 soon as Prefect's API answers). Another host's runs are left to that host.
 """
@@ -63,7 +63,8 @@ DEPLOYMENT_RECHECK = 30.0
 """Seconds between looks for the ``memo-task`` deployment while none is registered."""
 TAGS = ("memo", "memo-http")
 RECORDER_LABEL = "memo.recorder"
-"""The flow run label naming the process that records the run: ``<host> <boot id> <pid> <start>``."""
+"""The flow run label naming the process that records the run: ``<host> <boot id> <pid namespace>
+<pid> <start>``."""
 SWEEP_PAGE = 200
 """Running HTTP flow runs read per call when looking for abandoned ones."""
 
@@ -232,7 +233,10 @@ class FlowRunRecorder:
         from flows.task import memo_task
 
         run = client.create_flow_run(memo_task, name=name, parameters=parameters, state=Running(), tags=TAGS)
-        client.update_flow_run_labels(run.id, {RECORDER_LABEL: this_process()})  # (no labels argument here)
+        try:  # (no labels argument here); without the label the run still gets its end
+            client.update_flow_run_labels(run.id, {RECORDER_LABEL: this_process()})
+        except Exception as exc:  # noqa: BLE001 - a killed process's run is then left to the operator
+            log.warning("flow run %s has no %s label (%s: %s)", run.id, RECORDER_LABEL, type(exc).__name__, exc)
         return run.id
 
     def _deployment_id(self, client):
@@ -324,19 +328,21 @@ class _RecordedRun:
 def this_process() -> str:
     """This process as ``RECORDER_LABEL`` names it: a pid alone is reused, with the boot and
     the process's start time it names one process for good."""
-    return f"{socket.gethostname()} {_boot_id()} {os.getpid()} {_start_time(os.getpid())}"
+    return f"{socket.gethostname()} {_boot_id()} {_pid_namespace()} {os.getpid()} {_start_time(os.getpid())}"
 
 
 def recorder_gone(label: str) -> bool:
     """Whether the process a ``RECORDER_LABEL`` value names is of this host and gone (a
     label of another host, or not ours, is never "gone": that host's recorder judges it)."""
     parts = label.split(" ")
-    if len(parts) != 4 or parts[0] != socket.gethostname() or not parts[2].isdigit():
+    if len(parts) != 5 or parts[0] != socket.gethostname() or not parts[3].isdigit():
         return False
-    _host, boot, pid, started = parts
-    if started == "-":  # the process could not read its own start: whether it lives cannot be told
+    _host, boot, namespace, pid, started = parts
+    if boot != _boot_id():
+        return True  # the host rebooted since
+    if namespace != _pid_namespace() or started == "-":  # another container's pids, or unknown
         return False
-    return boot != _boot_id() or _start_time(int(pid)) != started
+    return _start_time(int(pid)) != started
 
 
 def mark_abandoned_runs(client) -> int:
@@ -358,7 +364,7 @@ def mark_abandoned_runs(client) -> int:
             break
         offset += SWEEP_PAGE
     for run in abandoned:
-        pid = run.labels[RECORDER_LABEL].split(" ")[2]
+        pid = run.labels[RECORDER_LABEL].split(" ")[3]
         client.set_flow_run_state(run.id, Crashed(message=(
             f"the process that ran it (pid {pid}) ended before the run did, and never recorded its "
             "outcome; the task's runlog says whether the script ended")), force=True)
@@ -372,6 +378,14 @@ def _boot_id() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
             return f.read().strip()[:8]
+    except OSError:
+        return "-"
+
+
+def _pid_namespace() -> str:
+    """This process's pid namespace (a container sharing the host name has pids of its own)."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
     except OSError:
         return "-"
 

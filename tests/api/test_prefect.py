@@ -310,12 +310,14 @@ def test_runs_a_killed_process_left_running_are_marked_crashed_by_the_next_recor
         child.send_signal(signal.SIGKILL)
     finally:
         child.wait(10)
-    host, boot, _pid, started = this_process().split(" ")
+    host, boot, namespace, _pid, started = this_process().split(" ")
     with get_client(sync_client=True) as client:
         alive = client.create_flow_run(memo_task, name="alive/run.txt", state=Running(), tags=["memo-http"])
         client.update_flow_run_labels(alive.id, {RECORDER_LABEL: this_process()})
         other = client.create_flow_run(memo_task, name="other/host.txt", state=Running(), tags=["memo-http"])
-        client.update_flow_run_labels(other.id, {RECORDER_LABEL: f"elsewhere {boot} {child.pid} {started}"})
+        client.update_flow_run_labels(other.id, {RECORDER_LABEL: f"elsewhere {boot} {namespace} {child.pid} {started}"})
+        container = client.create_flow_run(memo_task, name="other/pidns.txt", state=Running(), tags=["memo-http"])
+        client.update_flow_run_labels(container.id, {RECORDER_LABEL: f"{host} {boot} 1 {child.pid} {started}"})
     assert memo_task_runs()["unipress/killed.txt"].state.is_running()
 
     recorder = FlowRunRecorder()
@@ -327,8 +329,9 @@ def test_runs_a_killed_process_left_running_are_marked_crashed_by_the_next_recor
     runs = memo_task_runs()
     killed = runs["unipress/killed.txt"]
     assert killed.state.is_crashed() and f"(pid {child.pid})" in killed.state.message, killed.state
-    assert killed.labels[RECORDER_LABEL].split(" ")[:2] == [host, boot]
+    assert killed.labels[RECORDER_LABEL].split(" ")[:3] == [host, boot, namespace]
     assert runs["alive/run.txt"].state.is_running() and runs["other/host.txt"].state.is_running()
+    assert runs["other/pidns.txt"].state.is_running()  # a container's pids are not this one's
     assert not (tmp_path / "exports" / "unipress" / "killed.txt").exists()  # nothing half-written
 
 
@@ -341,10 +344,10 @@ def test_serve_has_abandoned_runs_marked_crashed_as_soon_as_prefect_answers(pref
     from flows.task import memo_task
     from tests.conftest import make_settings
 
-    host, boot, _pid, _started = this_process().split(" ")
+    host, boot, namespace, _pid, _started = this_process().split(" ")
     with get_client(sync_client=True) as client:
         left = client.create_flow_run(memo_task, name="left/running.txt", state=Running(), tags=["memo-http"])
-        client.update_flow_run_labels(left.id, {RECORDER_LABEL: f"{host} {boot} 999999999 12345"})
+        client.update_flow_run_labels(left.id, {RECORDER_LABEL: f"{host} {boot} {namespace} 999999999 12345"})
     ready = threading.Event()
     runs = PrefectRuns(make_settings(tmp_path, smemo.url), api_ready=ready)
     try:
