@@ -255,7 +255,7 @@ def test_container_settings_are_applied_and_labels_name_the_task(tmp_path, api):
             time.sleep(0.1)
         info = api.inspect_container(job.name)
         # An operator finds it by label.
-        listed = api.containers(filters={"label": "org.oapen.memo.task-id=abc-123"})
+        listed = api.containers(all=True, filters={"label": "org.oapen.memo.task-id=abc-123"})  # created or running
         assert [c["Id"] for c in listed] == [info["Id"]]
     finally:
         (tree / "go").write_text("")
