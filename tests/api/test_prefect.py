@@ -4,7 +4,6 @@ flow run (``flows.recorded``), read back here from the session's Prefect API."""
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 import uuid
@@ -149,13 +148,10 @@ def test_http_runs_are_attached_to_the_memo_task_deployment(prefect_harness, tmp
 def api_log():
     """Messages of the ``memo.api`` logger (caplog loses them when Prefect, first imported
     inside a test, reconfigures the root logger's handlers)."""
-    messages: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger = logging.getLogger("memo.api")
-    logger.addHandler(handler)
-    yield messages
-    logger.removeHandler(handler)
+    from tests.api.conftest import logged_messages
+
+    with logged_messages("memo.api") as messages:
+        yield messages
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ logs; and another run of the same task cannot take a recorded run's log lines.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
@@ -55,13 +54,10 @@ def logs_of(flow_run_id) -> list[str]:
 @pytest.fixture
 def memo_logs():
     """Every message of the ``memo`` loggers, formatted as the console shows it."""
-    lines: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    logger = logging.getLogger("memo")
-    logger.addHandler(handler)
-    yield lines
-    logger.removeHandler(handler)
+    from tests.api.conftest import logged_messages
+
+    with logged_messages("memo") as lines:
+        yield lines
 
 
 FORGED_LINE = "2026-12-03 02:00:01,000 INFO memo.runner: victim/report.xml succeeded in 1.00s: OK"
